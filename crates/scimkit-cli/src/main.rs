@@ -1,0 +1,194 @@
+//! `scimkit`: serve, administer and debug SCIM 2.0 provisioning.
+//!
+//! Every debugging subcommand follows one contract: JSON on stdout; exit 0 on success, 2
+//! when the input is rejected with a SCIM error (the RFC 7644 §3.12 error JSON is printed on
+//! stdout), 1 on a usage or IO error (a message on stderr).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use scimkit_schema::{Mode, NormalizeOptions, Registry, ScimError, ScimType};
+use serde_json::Value;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scimkit",
+    version,
+    about = "SCIM 2.0 provisioning toolkit: serve, administer and debug"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate and normalize a User or Group document, as a server would store it.
+    ///
+    /// Prints the normalized resource (exit 0) or the SCIM error (exit 2).
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ValidateArgs {
+    /// The resource type (User, Group, or a custom one); inferred from `schemas` when absent.
+    #[arg(long, value_name = "TYPE")]
+    resource_type: Option<String>,
+    /// A directory of extra schemas: one RFC 7643 §7 schema (or §6 resource type) per .json file.
+    #[arg(long, value_name = "DIR")]
+    schemas: Option<PathBuf>,
+    /// Accept what real identity providers send: string booleans, single values for lists,
+    /// unknown attributes and schema URNs dropped, `schemas` inferred.
+    #[arg(long)]
+    lenient: bool,
+    /// Validate as a replace (PUT) of this stored resource: immutable attributes must not change.
+    #[arg(long, value_name = "FILE")]
+    existing: Option<PathBuf>,
+    /// The document to validate, or `-` for standard input.
+    #[arg(value_name = "FILE|-")]
+    file: PathBuf,
+}
+
+/// How a subcommand ended.
+enum Outcome {
+    /// Success: JSON for stdout.
+    Done(Value),
+    /// The input was rejected: a SCIM error for stdout.
+    Rejected(ScimError),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage_error = e.use_stderr();
+            let _ = e.print();
+            return if usage_error {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(args) => validate(args),
+    };
+    match result {
+        Ok(Outcome::Done(json)) => {
+            println!("{}", pretty(&json));
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Rejected(error)) => {
+            println!(
+                "{}",
+                pretty(&serde_json::to_value(&error).expect("errors serialize"))
+            );
+            ExitCode::from(2)
+        }
+        Err(message) => {
+            eprintln!("scimkit: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn pretty(json: &Value) -> String {
+    serde_json::to_string_pretty(json).expect("JSON values serialize")
+}
+
+fn validate(args: ValidateArgs) -> Result<Outcome, String> {
+    let registry = registry(args.schemas.as_deref())?;
+    let options = if args.lenient {
+        NormalizeOptions::lenient()
+    } else {
+        NormalizeOptions::strict()
+    };
+    let existing = match &args.existing {
+        Some(path) => match read_json(path)? {
+            Ok(Value::Object(map)) => Some(map),
+            Ok(_) => {
+                return Err(format!(
+                    "{}: the stored resource must be a JSON object",
+                    path.display()
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{}: {}",
+                    path.display(),
+                    e.detail.unwrap_or_default()
+                ));
+            }
+        },
+        None => None,
+    };
+    let body = match read_json(&args.file)? {
+        Ok(body) => body,
+        Err(e) => return Ok(Outcome::Rejected(e)),
+    };
+    let mode = match &existing {
+        Some(existing) => Mode::Replace { existing },
+        None => Mode::Create,
+    };
+    Ok(
+        match registry.normalize(args.resource_type.as_deref(), body, mode, &options) {
+            Ok((_, resource)) => Outcome::Done(Value::Object(resource)),
+            Err(e) => Outcome::Rejected(e.to_scim_error()),
+        },
+    )
+}
+
+/// The built-in registry plus the schemas in `dir`.
+fn registry(dir: Option<&Path>) -> Result<Registry, String> {
+    let mut registry = Registry::new();
+    let Some(dir) = dir else { return Ok(registry) };
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                && p.is_file()
+        })
+        .collect();
+    paths.sort();
+    let mut documents = Vec::with_capacity(paths.len());
+    for path in paths {
+        let doc = match read_json(&path)? {
+            Ok(doc) => doc,
+            Err(e) => {
+                return Err(format!(
+                    "{}: {}",
+                    path.display(),
+                    e.detail.unwrap_or_default()
+                ));
+            }
+        };
+        documents.push((path.display().to_string(), doc));
+    }
+    registry.load(documents).map_err(|e| e.to_string())?;
+    Ok(registry)
+}
+
+/// Reads a JSON document from a file or `-`. An IO failure is `Err`; malformed JSON is
+/// `Ok(Err(invalidSyntax))`, since a server would answer it with that error.
+fn read_json(path: &Path) -> Result<Result<Value, ScimError>, String> {
+    let bytes = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| format!("stdin: {e}"))?;
+        buf
+    } else {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    Ok(serde_json::from_slice(&bytes).map_err(|e| {
+        ScimError::typed(
+            ScimType::InvalidSyntax,
+            format!("the document is not valid JSON: {e}"),
+        )
+    }))
+}
