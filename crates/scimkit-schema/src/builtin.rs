@@ -141,7 +141,7 @@ pub fn user() -> Schema {
             multi_valued(
                 "ims",
                 string("value").describe("The instant messaging address."),
-                &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
+                &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo", "other"],
                 "Instant messaging addresses for the user.",
             ),
             multi_valued(
@@ -319,6 +319,15 @@ pub fn service_provider_config_schema() -> Schema {
                     ro(reference("documentationUri", &["external"])).describe(
                         "An HTTP-addressable URL pointing to the scheme's usage documentation.",
                     ),
+                    ro(string("type").required().canonical_values([
+                        "oauth",
+                        "oauth2",
+                        "oauthbearertoken",
+                        "httpbasic",
+                        "httpdigest",
+                    ]))
+                    .describe("The authentication scheme: oauth, oauth2, oauthbearertoken, httpbasic or httpdigest."),
+                    ro(boolean("primary")).describe("Whether this is the preferred authentication scheme."),
                 ],
             )
             .multi_valued()
@@ -369,6 +378,7 @@ fn attribute_characteristics(with_sub_attributes: bool) -> Vec<AttributeDef> {
             "integer",
             "dateTime",
             "reference",
+            "binary",
         ]))
         .describe("The attribute's data type."),
         ro(boolean("multiValued").required()).describe("Whether the attribute is multi-valued."),

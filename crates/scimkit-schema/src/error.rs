@@ -171,7 +171,7 @@ impl fmt::Display for Loc<'_> {
 pub(crate) fn describe(value: &serde_json::Value) -> String {
     use serde_json::Value;
     fn clip(s: &str) -> String {
-        const MAX: usize = 40;
+        const MAX: usize = 64;
         match s.char_indices().nth(MAX) {
             Some((cut, _)) => format!("{}…", &s[..cut]),
             None => s.to_owned(),

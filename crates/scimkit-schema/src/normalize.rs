@@ -136,12 +136,15 @@ impl Registry {
     }
 
     fn infer_type(&self, body: &Value) -> Result<String, SchemaError> {
-        let schemas = body
-            .as_object()
-            .and_then(|o| get_ci(o, "schemas"))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
-            .unwrap_or_default();
+        let Some(body) = body.as_object() else {
+            return Err(not_an_object(body));
+        };
+        let schemas: Vec<&str> = match get_ci(body, "schemas") {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(one)) => vec![one.as_str()],
+            None | Some(Value::Null) => Vec::new(),
+            Some(other) => return Err(schemas_not_a_list(other)),
+        };
         self.resource_type_for(schemas.iter().copied())
             .map(|rt| rt.name.clone())
             .ok_or_else(|| SchemaError::UnknownResourceType {
@@ -150,6 +153,24 @@ impl Registry {
                     self.type_names()
                 ),
             })
+    }
+}
+
+fn not_an_object(body: &Value) -> SchemaError {
+    SchemaError::InvalidSyntax {
+        detail: format!(
+            "the request body must be a JSON object, found {}",
+            describe(body)
+        ),
+    }
+}
+
+fn schemas_not_a_list(found: &Value) -> SchemaError {
+    SchemaError::InvalidSyntax {
+        detail: format!(
+            "`schemas` must be a list of URN strings, found {}",
+            describe(found)
+        ),
     }
 }
 
@@ -436,34 +457,13 @@ impl<'r> Bound<'r> {
                     detail: format!("`schemas` is required; expected [\"{}\"]", self.core.id),
                 });
             }
+            Some(Value::String(one)) if n.options.coerce_shapes => {
+                self.list_schemas(n, [Value::String(one)], &mut core_listed, &mut listed)?;
+            }
             Some(Value::Array(items)) => {
-                for item in items {
-                    let Value::String(urn) = item else {
-                        return Err(SchemaError::InvalidSyntax {
-                            detail: format!(
-                                "`schemas` must be a list of URN strings, found {}",
-                                describe(&item)
-                            ),
-                        });
-                    };
-                    let urn = urn.trim();
-                    if urn.eq_ignore_ascii_case(&self.core.id) {
-                        core_listed = true;
-                    } else if let Some(i) = self.extension_index(urn) {
-                        listed[i] = true;
-                    } else {
-                        self.unknown_schema(n, urn)?;
-                    }
-                }
+                self.list_schemas(n, items, &mut core_listed, &mut listed)?
             }
-            Some(other) => {
-                return Err(SchemaError::InvalidSyntax {
-                    detail: format!(
-                        "`schemas` must be a list of URN strings, found {}",
-                        describe(&other)
-                    ),
-                });
-            }
+            Some(other) => return Err(schemas_not_a_list(&other)),
         }
         if !core_listed && !infer {
             return Err(SchemaError::SchemasMismatch {
@@ -492,6 +492,30 @@ impl<'r> Bound<'r> {
             }
         }
         Ok(out)
+    }
+
+    /// Marks the core schema and the extensions that `items` lists.
+    fn list_schemas(
+        &self,
+        n: &Normalizer<'_>,
+        items: impl IntoIterator<Item = Value>,
+        core_listed: &mut bool,
+        listed: &mut [bool],
+    ) -> Result<(), SchemaError> {
+        for item in items {
+            let Value::String(urn) = item else {
+                return Err(schemas_not_a_list(&item));
+            };
+            let urn = urn.trim();
+            if urn.eq_ignore_ascii_case(&self.core.id) {
+                *core_listed = true;
+            } else if let Some(i) = self.extension_index(urn) {
+                listed[i] = true;
+            } else {
+                self.unknown_schema(n, urn)?;
+            }
+        }
+        Ok(())
     }
 
     /// On replace: an immutable attribute that already has a value keeps it; a different new
