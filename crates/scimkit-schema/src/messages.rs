@@ -361,8 +361,13 @@ pub struct PatchOperation {
     /// The target path; absent for path-less `add` and `replace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// The value; absent for `remove` without a value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The value; `None` when absent (as for `remove`), `Some(Value::Null)` when sent as
+    /// `null`, so the PATCH engine can tell the two apart.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub value: Option<Value>,
 }
 
@@ -371,6 +376,11 @@ impl PatchOperation {
     pub fn new(op: PatchOpKind, path: Option<String>, value: Option<Value>) -> Self {
         Self { op, path, value }
     }
+}
+
+/// Deserializes a field that is present, even as `null`, as `Some`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// A bulk request (RFC 7644 §3.7).

@@ -597,9 +597,7 @@ fn reorder(mut obj: Map<String, Value>, defs: &[AttributeDef]) -> Map<String, Va
 }
 
 fn looks_like_schema_urn(key: &str) -> bool {
-    key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:")
-        || key.starts_with("http://")
-        || key.starts_with("https://")
+    crate::path::has_urn_prefix(key) || key.starts_with("http://") || key.starts_with("https://")
 }
 
 impl Normalizer<'_> {

@@ -58,7 +58,7 @@ impl AttrPath {
             path: input.to_owned(),
             detail: detail.to_owned(),
         };
-        let (urn, rest) = if input.len() > 4 && input[..4].eq_ignore_ascii_case("urn:") {
+        let (urn, rest) = if has_urn_prefix(input) {
             match input.rfind(':') {
                 Some(i) if i > 4 => (Some(&input[..i]), &input[i + 1..]),
                 _ => {
@@ -105,6 +105,11 @@ impl AttrPath {
             .map(Self::parse)
             .collect()
     }
+}
+
+/// Whether `s` begins with `urn:` in any casing.
+pub(crate) fn has_urn_prefix(s: &str) -> bool {
+    s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 impl fmt::Display for AttrPath {

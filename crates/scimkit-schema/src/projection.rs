@@ -14,6 +14,9 @@ use crate::registry::{Bound, Owner, Target};
 #[derive(Debug, Clone)]
 pub struct Projection<'r> {
     bound: Bound<'r>,
+    /// Whether `attributes` was given (even if it named nothing known): then only what it
+    /// names, and `returned: always` attributes, are returned.
+    restrict: bool,
     attributes: Vec<Selector>,
     excluded: Vec<Selector>,
 }
@@ -46,10 +49,12 @@ impl<'r> Projection<'r> {
                 })
                 .collect()
         };
+        let restrict = !attributes.is_empty();
         let attributes = resolve(attributes);
         let excluded = resolve(excluded);
         Self {
             bound,
+            restrict,
             attributes,
             excluded,
         }
@@ -90,7 +95,7 @@ impl<'r> Projection<'r> {
                     }
                 }
                 // Data no schema describes: returned by default, like a `default` attribute.
-                None if self.attributes.is_empty() => {
+                None if !self.restrict => {
                     out.insert(key.clone(), value.clone());
                 }
                 None => {}
@@ -107,7 +112,7 @@ impl<'r> Projection<'r> {
                 if let Some(v) = self.project_attr(owner, i, value) {
                     out.insert(key.clone(), v);
                 }
-            } else if self.attributes.is_empty() {
+            } else if !self.restrict {
                 out.insert(key.clone(), value.clone());
             }
         }
@@ -136,7 +141,7 @@ impl<'r> Projection<'r> {
                 .collect()
         };
 
-        if !self.attributes.is_empty() {
+        if self.restrict {
             let whole = named_whole(&self.attributes) || whole_schema(&self.attributes);
             let subs = named_subs(&self.attributes);
             if !whole && subs.is_empty() {
