@@ -461,7 +461,7 @@ impl<'r> Bound<'r> {
                 self.list_schemas(n, [Value::String(one)], &mut core_listed, &mut listed)?;
             }
             Some(Value::Array(items)) => {
-                self.list_schemas(n, items, &mut core_listed, &mut listed)?
+                self.list_schemas(n, items, &mut core_listed, &mut listed)?;
             }
             Some(other) => return Err(schemas_not_a_list(&other)),
         }
