@@ -255,8 +255,14 @@ impl<'r> Bound<'r> {
     /// Validates and normalizes a create or replace body for this resource type.
     ///
     /// The result never holds `id` or `meta` (read-only, assigned by the service provider)
-    /// and never holds read-only attributes such as `groups`. See the [module
-    /// docs](crate::normalize) for what is checked.
+    /// and never holds read-only attributes such as `groups`.
+    ///
+    /// Checked and normalized: attribute names (canonical casing, schema order), `null` and
+    /// empty values (removed, RFC 7643 §2.5), read-only input (ignored, §2.2), types and
+    /// coercions (§2.3), `schemas` against the extension objects (§3), at most one `primary`
+    /// value (§2.4), required attributes, and, on [`Mode::Replace`], immutable attributes
+    /// (RFC 7644 §3.5.1). [`NormalizeOptions`] names each tolerance for real IdPs.
+    /// Normalizing a normalized resource returns it unchanged.
     pub fn normalize(
         &self,
         body: Value,
