@@ -101,6 +101,21 @@ fn pretty(json: &Value) -> String {
 
 fn validate(args: ValidateArgs) -> Result<Outcome, String> {
     let registry = registry(args.schemas.as_deref())?;
+    if let Some(name) = args
+        .resource_type
+        .as_deref()
+        .filter(|n| registry.resource_type(n).is_none())
+    {
+        let known: Vec<&str> = registry
+            .resource_types()
+            .iter()
+            .map(|rt| rt.name.as_str())
+            .collect();
+        return Err(format!(
+            "unknown resource type `{name}`; known: {}",
+            known.join(", ")
+        ));
+    }
     let options = if args.lenient {
         NormalizeOptions::lenient()
     } else {

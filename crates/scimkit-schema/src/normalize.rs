@@ -223,8 +223,14 @@ impl<'r> Slots<'r> {
     }
 
     /// Checks required attributes and writes the values into `out` in schema order, under
-    /// their canonical names.
-    fn finish(self, out: &mut Map<String, Value>, loc: &Loc<'_>) -> Result<(), SchemaError> {
+    /// their canonical names. With `defer_immutable`, required immutable attributes are not
+    /// checked here: a replace carries them over from the stored resource first.
+    fn finish(
+        self,
+        out: &mut Map<String, Value>,
+        loc: &Loc<'_>,
+        defer_immutable: bool,
+    ) -> Result<(), SchemaError> {
         for (def, slot) in self.defs.iter().zip(self.values) {
             match slot {
                 Some((key, value)) => {
@@ -235,7 +241,10 @@ impl<'r> Slots<'r> {
                     };
                     out.insert(key, value);
                 }
-                None if def.required && def.is_writable() => {
+                None if def.required
+                    && def.is_writable()
+                    && !(defer_immutable && def.mutability == Mutability::Immutable) =>
+                {
                     return Err(SchemaError::Required {
                         path: Loc::Attr(loc, &def.name).to_string(),
                     });
@@ -249,6 +258,8 @@ impl<'r> Slots<'r> {
 
 struct Normalizer<'o> {
     options: &'o NormalizeOptions,
+    /// Whether this is a replace, which carries omitted immutable values over.
+    replacing: bool,
 }
 
 impl<'r> Bound<'r> {
@@ -277,7 +288,10 @@ impl<'r> Bound<'r> {
                 ),
             });
         };
-        let n = Normalizer { options };
+        let n = Normalizer {
+            options,
+            replacing: matches!(mode, Mode::Replace { .. }),
+        };
         let root = Loc::Root;
         let mut schemas: Option<Value> = None;
         let mut common = Slots::new(self.common);
@@ -398,15 +412,15 @@ impl<'r> Bound<'r> {
                     .collect(),
             ),
         );
-        common.finish(&mut out, &root)?;
-        core.finish(&mut out, &root)?;
+        common.finish(&mut out, &root, false)?;
+        core.finish(&mut out, &root, false)?;
         for (i, slots) in ext_slots.into_iter().enumerate() {
             let slots = slots.expect("every extension has slots");
             let (schema, _) = self.extensions[i];
             let listed = schemas.iter().any(|s| s.eq_ignore_ascii_case(&schema.id));
             let mut obj = Map::new();
             if listed {
-                slots.finish(&mut obj, &Loc::Urn(&schema.id))?;
+                slots.finish(&mut obj, &Loc::Urn(&schema.id), false)?;
             }
             if !obj.is_empty() {
                 out.insert(schema.id.clone(), Value::Object(obj));
@@ -540,7 +554,7 @@ impl<'r> Bound<'r> {
             };
             if def.mutability == Mutability::Immutable {
                 match (old, &slots.values[i]) {
-                    (Some(old), Some((_, new))) if old != new => {
+                    (Some(old), Some((_, new))) if !same_value(def, old, new) => {
                         return Err(SchemaError::Mutability { path: path() });
                     }
                     (Some(old), None) => slots.values[i] = Some((def.name.clone(), old.clone())),
@@ -571,7 +585,7 @@ impl<'r> Bound<'r> {
                         }
                     };
                     match new_obj.get(&sub.name) {
-                        Some(new_sub) if new_sub != old_sub => {
+                        Some(new_sub) if !same_value(sub, old_sub, new_sub) => {
                             return Err(SchemaError::Mutability {
                                 path: format!("{}.{}", path(), sub.name),
                             });
@@ -585,8 +599,34 @@ impl<'r> Bound<'r> {
                     }
                 }
             }
+            // Required immutable sub-attributes were left to this point (see `finish`).
+            if let (AttributeType::Complex, false, Some((_, Value::Object(obj)))) =
+                (def.kind, def.multi_valued, &slots.values[i])
+            {
+                let missing = def.sub_attributes.iter().find(|s| {
+                    s.required
+                        && s.mutability == Mutability::Immutable
+                        && get_ci(obj, &s.name).is_none()
+                });
+                if let Some(sub) = missing {
+                    return Err(SchemaError::Required {
+                        path: format!("{}.{}", path(), sub.name),
+                    });
+                }
+            }
         }
         Ok(())
+    }
+}
+
+/// Whether two stored values of an attribute are the same: strings compare
+/// case-insensitively unless the attribute is `caseExact` (dateTimes are already in UTC).
+fn same_value(def: &AttributeDef, a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) if !def.case_exact => {
+            x.eq_ignore_ascii_case(y) || x.to_lowercase() == y.to_lowercase()
+        }
+        _ => a == b,
     }
 }
 
@@ -778,7 +818,7 @@ impl Normalizer<'_> {
             return Ok(None);
         }
         let mut out = Map::with_capacity(slots.values.len());
-        slots.finish(&mut out, loc)?;
+        slots.finish(&mut out, loc, self.replacing && !def.multi_valued)?;
         Ok(Some(Value::Object(out)))
     }
 }

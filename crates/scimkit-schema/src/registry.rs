@@ -233,8 +233,7 @@ impl Registry {
             self.add_schema(schema.clone())?;
         }
         for (source, rt) in types {
-            self.add_resource_type(rt)
-                .map_err(|e| invalid(&source, &e.to_string()))?;
+            self.add_resource_type(rt).map_err(|e| within(&source, e))?;
         }
         for (source, schema) in schemas {
             let referenced = self.resource_types.iter().any(|rt| {
@@ -246,7 +245,7 @@ impl Registry {
             let target = schema.id.rsplit(':').next().unwrap_or_default();
             if self.resource_type(target).is_some() {
                 self.add_extension(target, &schema.id, false)
-                    .map_err(|e| invalid(&source, &e.to_string()))?;
+                    .map_err(|e| within(&source, e))?;
             }
         }
         Ok(())
@@ -292,6 +291,16 @@ fn invalid(source: &str, detail: &str) -> SchemaError {
     SchemaError::InvalidSchema {
         schema: source.to_owned(),
         detail: detail.to_owned(),
+    }
+}
+
+/// An error about a definition, located in the source it came from.
+fn within(source: &str, e: SchemaError) -> SchemaError {
+    match e {
+        SchemaError::InvalidSchema { schema, detail } => {
+            invalid(source, &format!("{schema}: {detail}"))
+        }
+        other => invalid(source, &other.to_string()),
     }
 }
 

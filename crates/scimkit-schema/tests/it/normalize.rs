@@ -550,3 +550,58 @@ fn write_only_password_is_kept_for_storage() {
     let out = strict(json!({"schemas": [USER], "userName": "a", "password": "s3cret"})).unwrap();
     assert_eq!(out["password"], "s3cret");
 }
+
+#[test]
+fn immutable_comparison_honors_case_exact_and_required_subs_carry_over() {
+    let mut registry = Registry::new();
+    let urn = "urn:example:scim:Badge";
+    registry
+        .add_schema(Schema::new(
+            urn,
+            "Badge",
+            [
+                AttributeDef::new("code", AttributeType::String).mutability(Mutability::Immutable),
+                AttributeDef::new("holder", AttributeType::Complex).sub_attributes([
+                    AttributeDef::new("value", AttributeType::String)
+                        .required()
+                        .mutability(Mutability::Immutable),
+                    AttributeDef::new("display", AttributeType::String),
+                ]),
+            ],
+        ))
+        .unwrap();
+    registry
+        .add_resource_type(ResourceType::new("Badge", "/Badges", urn))
+        .unwrap();
+    let run = |body: Value, existing: Option<&Map<String, Value>>| {
+        let mode = match existing {
+            Some(existing) => Mode::Replace { existing },
+            None => Mode::Create,
+        };
+        registry
+            .normalize(Some("Badge"), body, mode, &NormalizeOptions::strict())
+            .map(|(_, r)| r)
+    };
+    let stored = run(
+        json!({"schemas": [urn], "code": "ABC", "holder": {"value": "u1"}}),
+        None,
+    )
+    .unwrap();
+    // caseExact false: "abc" is the same value as "ABC".
+    assert!(run(json!({"schemas": [urn], "code": "abc"}), Some(&stored)).is_ok());
+    assert!(run(json!({"schemas": [urn], "code": "abd"}), Some(&stored)).is_err());
+    // A required immutable sub-attribute left out of a replace carries over.
+    let out = run(
+        json!({"schemas": [urn], "holder": {"display": "U. One"}}),
+        Some(&stored),
+    )
+    .unwrap();
+    assert_eq!(out["holder"], json!({"value": "u1", "display": "U. One"}));
+    // On create it is simply required.
+    let err = run(
+        json!({"schemas": [urn], "holder": {"display": "U. One"}}),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "`holder.value` is required");
+}
