@@ -21,11 +21,11 @@ pub enum Filter {
     /// (or complex) attribute; it matches when one value matches the whole inner filter.
     ValuePath(ValuePath),
     /// `not (filter)`.
-    Not(Box<Filter>),
+    Not(Box<Self>),
     /// `a and b and …`: at least two operands, none of them an unparenthesized `And`.
-    And(Vec<Filter>),
+    And(Vec<Self>),
     /// `a or b or …`: at least two operands, none of them an unparenthesized `Or`.
-    Or(Vec<Filter>),
+    Or(Vec<Self>),
 }
 
 /// An attribute expression (`attrExp`).

@@ -205,7 +205,7 @@ impl<'a> nom::error::ParseError<&'a str> for Fail {
 type PResult<'a, T> = Result<(&'a str, T), Fail>;
 
 /// Unwraps nom's `Err` wrapper: every parser here is complete-input.
-fn nom_ok<'a, T>(r: IResult<&'a str, T, Fail>) -> Result<(&'a str, T), Fail> {
+fn nom_ok<T>(r: IResult<&str, T, Fail>) -> Result<(&str, T), Fail> {
     r.map_err(|e| match e {
         nom::Err::Error(f) | nom::Err::Failure(f) => f,
         nom::Err::Incomplete(_) => unreachable!("complete parsers never ask for more input"),
@@ -438,12 +438,8 @@ impl<'a> State<'a> {
             if colon <= 4 || !crate::is_attr_name(name) {
                 return Err(self.expected(after_colon, "an attribute name after the schema URN"));
             }
-            if let Some(sub) = sub {
-                if !crate::is_attr_name(sub) {
-                    return Err(
-                        self.expected(&after_colon[name.len() + 1..], "a sub-attribute name")
-                    );
-                }
+            if sub.is_some_and(|sub| !crate::is_attr_name(sub)) {
+                return Err(self.expected(&after_colon[name.len() + 1..], "a sub-attribute name"));
             }
             let mut path = AttrPath::new(name).with_urn(urn);
             if let Some(sub) = sub {

@@ -93,6 +93,8 @@
 mod attribute;
 pub mod builtin;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod messages;
 mod normalize;
 mod path;
