@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+pub use compact_str::CompactString;
+
 pub use scimkit_schema::AttrPath;
 
 /// A filter expression (RFC 7644 §3.4.2.2, `FILTER` and `valFilter`).
@@ -127,8 +129,8 @@ pub enum CompValue {
     Int(i64),
     /// Any other number.
     Decimal(f64),
-    /// A string, unescaped.
-    Str(String),
+    /// A string, unescaped (stored inline when short).
+    Str(CompactString),
 }
 
 impl fmt::Display for CompValue {
@@ -275,7 +277,7 @@ impl CompValue {
             Self::Bool(b) => Value::Bool(*b),
             Self::Int(i) => Value::from(*i),
             Self::Decimal(d) => serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number),
-            Self::Str(s) => Value::String(s.clone()),
+            Self::Str(s) => Value::String(s.to_string()),
         }
     }
 }

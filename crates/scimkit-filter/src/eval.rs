@@ -429,7 +429,7 @@ impl<'f> Comparison<'f> {
                 let needle = if case_exact {
                     std::borrow::Cow::Borrowed(text.as_str())
                 } else {
-                    std::borrow::Cow::Owned(text.to_lowercase())
+                    std::borrow::Cow::Owned(text.as_str().to_lowercase())
                 };
                 Ok(Self::Text { op, needle, case_exact })
             }

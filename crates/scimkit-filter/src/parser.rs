@@ -6,7 +6,7 @@
 //! Recursion happens only at `(`, `not (` and `[`, and is bounded by
 //! [`Parser::nest_limit`], so no input can overflow the stack.
 
-use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::bytes::complete::tag;
 use nom::character::complete::{digit1, multispace0, one_of};
 use nom::combinator::{opt, recognize};
 use nom::sequence::pair;
@@ -191,9 +191,11 @@ pub(crate) struct Fail {
 impl<'a> nom::error::ParseError<&'a str> for Fail {
     fn from_error_kind(input: &'a str, _kind: nom::error::ErrorKind) -> Self {
         Self {
+            // nom builds these on every failed alternative (`opt`), so keep them cheap; the
+            // parser replaces them with a precise error before one reaches the user.
             kind: ErrorKind::Expected("valid input"),
             rest_len: input.len(),
-            len: token_len(input),
+            len: 0,
         }
     }
 
@@ -213,18 +215,77 @@ fn nom_ok<T>(r: IResult<&str, T, Fail>) -> Result<(&str, T), Fail> {
 }
 
 fn ws(i: &str) -> PResult<'_, &str> {
+    // Most tokens are not followed by whitespace: skip nom's scan then.
+    if !i.as_bytes().first().is_some_and(u8::is_ascii_whitespace) {
+        return Ok((i, ""));
+    }
     nom_ok(multispace0(i))
+}
+
+/// Strips one whitespace byte (where the ABNF has `SP`).
+fn space(i: &str) -> Option<&str> {
+    match i.as_bytes().first() {
+        Some(b' ' | b'\t' | b'\r' | b'\n') => Some(&i[1..]),
+        _ => None,
+    }
+}
+
+/// Bytes that end the plain run of a string literal: `"`, `\\` and control characters.
+const STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// `nameChar` bytes (`ALPHA / DIGIT / "-" / "_"`), as a table for the hot scanning loops.
+const NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
+
+/// The number of `nameChar` bytes at the start of `b`.
+fn name_len(b: &[u8]) -> usize {
+    let mut n = 0;
+    while n < b.len() && NAME_BYTES[usize::from(b[n])] {
+        n += 1;
+    }
+    n
 }
 
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
-/// Characters of a schema URN prefix (RFC 3986 URI characters without the ones the filter
-/// grammar uses: brackets, parentheses, quotes, whitespace).
-fn is_urn_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || ":._-$+%=@!~*',/?#&;".contains(c)
-}
+/// Bytes of a schema URN prefix: RFC 3986 URI characters without the ones the filter
+/// grammar uses (brackets, parentheses, quotes, whitespace).
+const URN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let extra = b":._-$+%=@!~*',/?#&;";
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The length of the token at the start of `i`, for error spans: a quoted string, a word, or
 /// one character.
@@ -294,32 +355,34 @@ impl<'a> State<'a> {
         }
     }
 
-    /// `or_expr = and_expr *(SP "or" SP and_expr)`
+    /// `filter = and_expr *(SP "or" SP and_expr)` with `and_expr = unary *(SP "and" SP
+    /// unary)`, in one loop: `and` groups close when an `or` (or the end) comes.
     fn or_expr(&self, i: &'a str, depth: usize, in_brackets: bool) -> PResult<'a, Filter> {
-        let (mut i, first) = self.and_expr(i, depth, in_brackets)?;
-        let mut first = Some(first);
-        let mut operands = Vec::new();
-        while let Some(rest) = keyword(i, "or") {
-            let (rest, next) = self.and_expr(rest, depth, in_brackets)?;
-            operands.extend(first.take());
-            operands.push(next);
-            i = rest;
+        let (i, first) = self.unary(i, depth, in_brackets)?;
+        let Some((mut logical, mut rest)) = logical_keyword(i) else {
+            return Ok((i, first));
+        };
+        let mut ors: Vec<Filter> = Vec::new();
+        let mut ands: Vec<Filter> = Vec::with_capacity(4);
+        ands.push(first);
+        loop {
+            if logical == Logical::Or {
+                ors.push(and_group(std::mem::take(&mut ands)));
+            }
+            let (after, next) = self.unary(rest, depth, in_brackets)?;
+            ands.push(next);
+            match logical_keyword(after) {
+                Some((l, r)) => (logical, rest) = (l, r),
+                None => {
+                    let last = and_group(ands);
+                    if ors.is_empty() {
+                        return Ok((after, last));
+                    }
+                    ors.push(last);
+                    return Ok((after, Filter::Or(ors)));
+                }
+            }
         }
-        Ok((i, first.unwrap_or(Filter::Or(operands))))
-    }
-
-    /// `and_expr = unary *(SP "and" SP unary)`
-    fn and_expr(&self, i: &'a str, depth: usize, in_brackets: bool) -> PResult<'a, Filter> {
-        let (mut i, first) = self.unary(i, depth, in_brackets)?;
-        let mut first = Some(first);
-        let mut operands = Vec::new();
-        while let Some(rest) = keyword(i, "and") {
-            let (rest, next) = self.unary(rest, depth, in_brackets)?;
-            operands.extend(first.take());
-            operands.push(next);
-            i = rest;
-        }
-        Ok((i, first.unwrap_or(Filter::And(operands))))
     }
 
     /// `unary = "not" [SP] "(" filter ")" / "(" filter ")" / attrExp / valuePath`
@@ -368,13 +431,36 @@ impl<'a> State<'a> {
             let Some(rest) = inner.strip_prefix(']') else {
                 return Err(self.expected(inner, "`and`, `or` or `]`"));
             };
+            // Extension: `emails[type eq "work"].value eq "x"`, which Entra ID sends to match
+            // users before creating them, means `emails[type eq "work" and value eq "x"]`.
+            let (rest, filter) = match rest.strip_prefix('.') {
+                Some(after) => {
+                    let (after, sub) = self.attr_name(after, "a sub-attribute name after `].`")?;
+                    let (after, tail) = self.expr_tail(after, AttrPath::new(sub))?;
+                    let filter = match filter {
+                        Filter::And(mut operands) => {
+                            operands.push(tail);
+                            Filter::And(operands)
+                        }
+                        other => Filter::And(vec![other, tail]),
+                    };
+                    (after, filter)
+                }
+                None => (rest, filter),
+            };
             let vp = ValuePath {
                 attr: path,
                 filter: Box::new(filter),
             };
             return Ok((rest, Filter::ValuePath(vp)));
         }
-        let Some(i) = i.strip_prefix([' ', '\t', '\r', '\n']) else {
+        self.expr_tail(i, path)
+    }
+
+    #[inline]
+    /// The rest of an `attrExp` after its path: `SP "pr"` or `SP compareOp SP compValue`.
+    fn expr_tail(&self, i: &'a str, path: AttrPath) -> PResult<'a, Filter> {
+        let Some(i) = space(i) else {
             return Err(self.expected(
                 i,
                 "a space and an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)",
@@ -385,7 +471,7 @@ impl<'a> State<'a> {
         let Some(op) = op else {
             return Ok((i, Filter::Attr(AttrExpr::Present(path))));
         };
-        let Some(i) = i.strip_prefix([' ', '\t', '\r', '\n']) else {
+        let Some(i) = space(i) else {
             return Err(self.expected(i, "a space and a comparison value"));
         };
         let (i, _) = ws(i)?;
@@ -395,10 +481,7 @@ impl<'a> State<'a> {
 
     /// `compareOp` or `pr` (`None`).
     fn operator(&self, i: &'a str) -> PResult<'a, Option<CompareOp>> {
-        let word_len = i
-            .char_indices()
-            .find(|&(_, c)| !is_name_char(c))
-            .map_or(i.len(), |(n, _)| n);
+        let word_len = name_len(i.as_bytes());
         if word_len == 2 {
             let b = i.as_bytes();
             let op = match [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase()] {
@@ -427,7 +510,8 @@ impl<'a> State<'a> {
     /// `attrPath = [URI ":"] ATTRNAME *1subAttr`
     fn attr_path(&self, i: &'a str) -> PResult<'a, AttrPath> {
         if starts_with_ci(i, "urn:") {
-            let (rest, whole) = nom_ok(take_while1(is_urn_char)(i))?;
+            let len = i.bytes().take_while(|&b| URN_BYTES[usize::from(b)]).count();
+            let (whole, rest) = i.split_at(len);
             let colon = whole.rfind(':').expect("starts with `urn:`");
             let (urn, tail) = (&whole[..colon], &whole[colon + 1..]);
             let after_colon = &i[colon + 1..];
@@ -459,15 +543,13 @@ impl<'a> State<'a> {
 
     /// `ATTRNAME = ALPHA *(nameChar)`, also `$ref`.
     fn attr_name(&self, i: &'a str, what: &'static str) -> PResult<'a, &'a str> {
-        let r: IResult<&str, &str, Fail> = recognize(pair(
-            opt(tag("$")),
-            pair(
-                take_while1(|c: char| c.is_ascii_alphabetic()),
-                take_while(is_name_char),
-            ),
-        ))
-        .parse(i);
-        nom_ok(r).map_err(|_| self.expected(i, what))
+        let b = i.as_bytes();
+        let start = usize::from(b.first() == Some(&b'$'));
+        if !b.get(start).is_some_and(u8::is_ascii_alphabetic) {
+            return Err(self.expected(i, what));
+        }
+        let len = start + 1 + name_len(&b[start + 1..]);
+        Ok((&i[len..], &i[..len]))
     }
 
     /// `compValue = false / null / true / number / string`
@@ -529,18 +611,14 @@ impl<'a> State<'a> {
         let bytes = body.as_bytes();
         // Fast path: no escapes.
         let mut n = 0;
-        while n < bytes.len() {
-            match bytes[n] {
-                b'"' => return Ok((&body[n + 1..], CompValue::Str(body[..n].to_owned()))),
-                b'\\' => break,
-                c if c < 0x20 => {
-                    return Err(self.fail_at(&body[n..], ErrorKind::ControlCharacter, 1));
-                }
-                _ => n += 1,
-            }
+        while n < bytes.len() && !STRING_STOP[usize::from(bytes[n])] {
+            n += 1;
         }
-        if n == bytes.len() {
-            return Err(self.fail_at(i, ErrorKind::UnterminatedString, i.len()));
+        match bytes.get(n) {
+            Some(b'"') => return Ok((&body[n + 1..], CompValue::Str(body[..n].into()))),
+            Some(b'\\') => {}
+            Some(_) => return Err(self.fail_at(&body[n..], ErrorKind::ControlCharacter, 1)),
+            None => return Err(self.fail_at(i, ErrorKind::UnterminatedString, i.len())),
         }
         let mut out = String::with_capacity(body.len());
         out.push_str(&body[..n]);
@@ -550,7 +628,7 @@ impl<'a> State<'a> {
                 return Err(self.fail_at(i, ErrorKind::UnterminatedString, i.len()));
             };
             match c {
-                '"' => return Ok((&rest[1..], CompValue::Str(out))),
+                '"' => return Ok((&rest[1..], CompValue::Str(out.into()))),
                 '\\' => {
                     let (after, ch) = self.escape(rest)?;
                     out.push(ch);
@@ -614,16 +692,43 @@ fn hex4(s: &str) -> Option<u32> {
     u32::from_str_radix(digits, 16).ok()
 }
 
-/// A logical keyword after an operand: whitespace, the keyword in any case, then whitespace
-/// or `(`. Returns the input after the keyword and its trailing whitespace.
-fn keyword<'a>(i: &'a str, word: &str) -> Option<&'a str> {
-    let trimmed = i.trim_start_matches([' ', '\t', '\r', '\n']);
-    if trimmed.len() == i.len() || !starts_with_ci(trimmed, word) {
+/// `and` or `or`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Logical {
+    And,
+    Or,
+}
+
+/// One or more `and` operands as a filter.
+fn and_group(mut operands: Vec<Filter>) -> Filter {
+    if operands.len() == 1 {
+        operands.pop().expect("one operand")
+    } else {
+        Filter::And(operands)
+    }
+}
+
+/// A logical keyword after an operand: whitespace, `and` or `or` in any case, then
+/// whitespace or `(`. Returns the keyword and the input after it and its trailing whitespace.
+fn logical_keyword(i: &str) -> Option<(Logical, &str)> {
+    let lead = i.bytes().take_while(u8::is_ascii_whitespace).count();
+    if lead == 0 {
         return None;
     }
-    let after = &trimmed[word.len()..];
-    if !after.starts_with([' ', '\t', '\r', '\n', '(']) {
+    let trimmed = &i[lead..];
+    let (logical, after) = if starts_with_ci(trimmed, "and") {
+        (Logical::And, &trimmed[3..])
+    } else if starts_with_ci(trimmed, "or") {
+        (Logical::Or, &trimmed[2..])
+    } else {
         return None;
+    };
+    match after.as_bytes().first() {
+        Some(b'(') => Some((logical, after)),
+        Some(b) if b.is_ascii_whitespace() => {
+            let gap = after.bytes().take_while(u8::is_ascii_whitespace).count();
+            Some((logical, &after[gap..]))
+        }
+        _ => None,
     }
-    Some(after.trim_start_matches([' ', '\t', '\r', '\n']))
 }

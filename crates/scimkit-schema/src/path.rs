@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 use crate::error::SchemaError;
 use crate::schema::is_attr_name;
 
@@ -20,15 +22,15 @@ use crate::schema::is_attr_name;
 pub struct AttrPath {
     /// The schema URN prefix, without the `:` that separates it from the name.
     pub urn: Option<String>,
-    /// The attribute name.
-    pub name: String,
+    /// The attribute name (stored inline when short, as names almost always are).
+    pub name: CompactString,
     /// The sub-attribute name.
-    pub sub_attr: Option<String>,
+    pub sub_attr: Option<CompactString>,
 }
 
 impl AttrPath {
     /// A path to a top-level attribute without a URN.
-    pub fn new(name: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<CompactString>) -> Self {
         Self {
             urn: None,
             name: name.into(),
@@ -43,7 +45,7 @@ impl AttrPath {
     }
 
     /// The path with a sub-attribute.
-    pub fn with_sub_attr(mut self, sub: impl Into<String>) -> Self {
+    pub fn with_sub_attr(mut self, sub: impl Into<CompactString>) -> Self {
         self.sub_attr = Some(sub.into());
         self
     }
@@ -89,8 +91,8 @@ impl AttrPath {
         }
         Ok(Self {
             urn: urn.map(str::to_owned),
-            name: name.to_owned(),
-            sub_attr: sub.map(str::to_owned),
+            name: name.into(),
+            sub_attr: sub.map(Into::into),
         })
     }
 
