@@ -30,6 +30,46 @@ enum Command {
     ///
     /// Prints the normalized resource (exit 0) or the SCIM error (exit 2).
     Validate(ValidateArgs),
+    /// Parse and evaluate SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths.
+    #[command(subcommand)]
+    Filter(FilterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FilterCommand {
+    /// Parse a filter (or, with --path, a PATCH path) and print its canonical form and tree.
+    ///
+    /// Prints `{"canonical": "...", "ast": {...}}` (exit 0) or the SCIM error with the byte
+    /// offset and a caret under the fault (exit 2).
+    Parse {
+        /// Parse a PATCH path (`emails[type eq "work"].value`) instead of a filter.
+        #[arg(long)]
+        path: bool,
+        /// The filter or path.
+        #[arg(value_name = "EXPR")]
+        expr: String,
+    },
+    /// Evaluate a filter against a resource document and print `true` or `false`.
+    ///
+    /// The resource type (and so each attribute's type and caseExact) comes from the
+    /// document's `schemas` unless --resource-type is given.
+    Eval {
+        /// The filter.
+        #[arg(value_name = "EXPR")]
+        expr: String,
+        /// The resource document, or `-` for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
+        /// The resource type (User, Group, or a custom one).
+        #[arg(long, value_name = "TYPE")]
+        resource_type: Option<String>,
+        /// A directory of extra schemas: one RFC 7643 §7 schema (or §6 resource type) per .json file.
+        #[arg(long, value_name = "DIR")]
+        schemas: Option<PathBuf>,
+        /// Fail on attributes the resource type does not define, instead of matching nothing.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,8 +96,8 @@ struct ValidateArgs {
 enum Outcome {
     /// Success: JSON for stdout.
     Done(Value),
-    /// The input was rejected: a SCIM error for stdout.
-    Rejected(ScimError),
+    /// The input was rejected: the SCIM error JSON for stdout.
+    Rejected(Value),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +115,20 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Validate(args) => validate(args),
+        Command::Filter(FilterCommand::Parse { path, expr }) => Ok(filter_parse(&expr, path)),
+        Command::Filter(FilterCommand::Eval {
+            expr,
+            file,
+            resource_type,
+            schemas,
+            strict,
+        }) => filter_eval(
+            &expr,
+            &file,
+            resource_type.as_deref(),
+            schemas.as_deref(),
+            strict,
+        ),
     };
     match result {
         Ok(Outcome::Done(json)) => {
@@ -142,7 +196,11 @@ fn validate(args: ValidateArgs) -> Result<Outcome, String> {
     };
     let body = match read_json(&args.file)? {
         Ok(body) => body,
-        Err(e) => return Ok(Outcome::Rejected(e)),
+        Err(e) => {
+            return Ok(Outcome::Rejected(
+                serde_json::to_value(e).expect("errors serialize"),
+            ));
+        }
     };
     let mode = match &existing {
         Some(existing) => Mode::Replace { existing },
@@ -151,9 +209,110 @@ fn validate(args: ValidateArgs) -> Result<Outcome, String> {
     Ok(
         match registry.normalize(args.resource_type.as_deref(), body, mode, &options) {
             Ok((_, resource)) => Outcome::Done(Value::Object(resource)),
-            Err(e) => Outcome::Rejected(e.to_scim_error()),
+            Err(e) => Outcome::Rejected(
+                serde_json::to_value(e.to_scim_error()).expect("errors serialize"),
+            ),
         },
     )
+}
+
+/// A parse error as the SCIM error JSON, with its byte offset as an extra member.
+fn parse_error(e: &scimkit_filter::ParseError) -> Outcome {
+    let mut json = serde_json::to_value(e.to_scim_error()).expect("errors serialize");
+    json["offset"] = Value::from(e.offset());
+    Outcome::Rejected(json)
+}
+
+fn filter_parse(expr: &str, path: bool) -> Outcome {
+    let parsed = if path {
+        scimkit_filter::parse_patch_path(expr).map(|p| (p.to_string(), p.to_json()))
+    } else {
+        scimkit_filter::parse(expr).map(|f| (f.to_string(), f.to_json()))
+    };
+    match parsed {
+        Ok((canonical, ast)) => {
+            Outcome::Done(serde_json::json!({"canonical": canonical, "ast": ast}))
+        }
+        Err(e) => parse_error(&e),
+    }
+}
+
+fn filter_eval(
+    expr: &str,
+    file: &Path,
+    resource_type: Option<&str>,
+    schemas: Option<&Path>,
+    strict: bool,
+) -> Result<Outcome, String> {
+    let registry = registry(schemas)?;
+    let filter = match scimkit_filter::parse(expr) {
+        Ok(filter) => filter,
+        Err(e) => return Ok(parse_error(&e)),
+    };
+    let resource = match read_json(file)? {
+        Ok(Value::Object(resource)) => resource,
+        Ok(other) => {
+            let e = ScimError::typed(
+                ScimType::InvalidSyntax,
+                format!(
+                    "the resource must be a JSON object, found {}",
+                    json_kind(&other)
+                ),
+            );
+            return Ok(Outcome::Rejected(
+                serde_json::to_value(e).expect("errors serialize"),
+            ));
+        }
+        Err(e) => {
+            return Ok(Outcome::Rejected(
+                serde_json::to_value(e).expect("errors serialize"),
+            ));
+        }
+    };
+    let name = match resource_type {
+        Some(name) => {
+            let known = registry.resource_type(name).map(|rt| rt.name.clone());
+            known.ok_or_else(|| format!("unknown resource type `{name}`"))?
+        }
+        None => {
+            let urns = resource.get("schemas").and_then(Value::as_array);
+            let urns = urns.into_iter().flatten().filter_map(Value::as_str);
+            match registry.resource_type_for(urns) {
+                Some(rt) => rt.name.clone(),
+                None => {
+                    let e = ScimError::typed(
+                        ScimType::InvalidValue,
+                        "the resource's `schemas` names no known resource type; pass --resource-type",
+                    );
+                    return Ok(Outcome::Rejected(
+                        serde_json::to_value(e).expect("errors serialize"),
+                    ));
+                }
+            }
+        }
+    };
+    let bound = registry
+        .bind(&name)
+        .ok_or_else(|| format!("resource type {name} references an undefined schema"))?;
+    let mut options = scimkit_filter::EvalOptions::default();
+    options.strict = strict;
+    Ok(match filter.matches_with(&resource, &bound, options) {
+        Ok(matched) => Outcome::Done(Value::Bool(matched)),
+        Err(e) => {
+            Outcome::Rejected(serde_json::to_value(e.to_scim_error()).expect("errors serialize"))
+        }
+    })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// The built-in registry plus the schemas in `dir`.

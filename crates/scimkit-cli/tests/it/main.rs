@@ -1304,3 +1304,125 @@ fn help_and_version_exit_0() {
         format!("scimkit {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+// ---- scimkit filter ----
+
+#[test]
+fn filter_parse_prints_canonical_form_and_tree() {
+    let out = scimkit([
+        "filter",
+        "parse",
+        r#"USERNAME Eq "bjensen"  AND not(title pr)"#,
+    ])
+    .success();
+    assert_eq!(
+        out,
+        json!({
+            "canonical": r#"USERNAME eq "bjensen" and not (title pr)"#,
+            "ast": {"and": [
+                {"attr": "USERNAME", "op": "eq", "value": "bjensen"},
+                {"not": {"attr": "title", "op": "pr"}}
+            ]}
+        })
+    );
+}
+
+#[test]
+fn filter_parse_error_has_offset_and_caret() {
+    let run = scimkit(["filter", "parse", r#"userName equals "bjensen""#]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert_eq!(run.stderr, "");
+    let error = run.stdout_json();
+    assert_eq!(error["scimType"], "invalidFilter");
+    assert_eq!(error["status"], "400");
+    assert_eq!(error["offset"], 9);
+    assert_eq!(
+        error["detail"],
+        "invalid filter: the operator `equals` at byte 9 is not supported; use eq, ne, co, sw, ew, gt, ge, lt, le or pr\n  userName equals \"bjensen\"\n           ^^^^^^"
+    );
+}
+
+#[test]
+fn filter_parse_path() {
+    let out = scimkit([
+        "filter",
+        "parse",
+        "--path",
+        r#"emails[type eq "work"].value"#,
+    ])
+    .success();
+    assert_eq!(out["canonical"], r#"emails[type eq "work"].value"#);
+    assert_eq!(out["ast"]["subAttr"], "value");
+    let run = scimkit(["filter", "parse", "--path", "emails[type eq]"]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert_eq!(run.stdout_json()["scimType"], "invalidPath");
+}
+
+#[test]
+fn filter_eval_uses_the_schema() {
+    let user = fixture("8.2-full-user.json");
+    // userName is caseExact false; the enterprise extension is not in 8.2.
+    let run = scimkit([
+        "filter",
+        "eval",
+        r#"userName eq "BJENSEN@example.com""#,
+        user.as_str(),
+    ]);
+    assert_eq!(run.success(), json!(true));
+    let run = scimkit([
+        "filter",
+        "eval",
+        r#"emails[type eq "work" and value ew ".org"]"#,
+        user.as_str(),
+    ]);
+    assert_eq!(run.success(), json!(false));
+    let run = scimkit([
+        "filter",
+        "eval",
+        r#"meta.lastModified gt "2011-05-13T04:42:33Z""#,
+        user.as_str(),
+    ]);
+    assert_eq!(run.success(), json!(true));
+    // Typed comparisons are checked.
+    let detail =
+        scimkit(["filter", "eval", "active gt true", user.as_str()]).rejected("invalidFilter");
+    assert!(detail.contains("not defined for boolean"), "{detail}");
+    // Unknown attributes match nothing, or fail with --strict.
+    let run = scimkit(["filter", "eval", "shoeSize pr", user.as_str()]);
+    assert_eq!(run.success(), json!(false));
+    scimkit(["filter", "eval", "--strict", "shoeSize pr", user.as_str()]).rejected("invalidFilter");
+    // From stdin, with the type given.
+    let run = scimkit_stdin(
+        [
+            "filter",
+            "eval",
+            "--resource-type",
+            "Group",
+            r#"members.value eq "x""#,
+            "-",
+        ],
+        r#"{"displayName": "g", "members": [{"value": "x"}]}"#,
+    );
+    assert_eq!(run.success(), json!(true));
+}
+
+#[test]
+fn filter_eval_errors() {
+    let user = fixture("8.2-full-user.json");
+    let run = scimkit(["filter", "eval", "userName eq", user.as_str()]);
+    assert_eq!(run.code, Some(2));
+    assert_eq!(run.stdout_json()["scimType"], "invalidFilter");
+    scimkit_stdin(["filter", "eval", "title pr", "-"], "[1]").rejected("invalidSyntax");
+    scimkit_stdin(["filter", "eval", "title pr", "-"], "{").rejected("invalidSyntax");
+    scimkit_stdin(["filter", "eval", "title pr", "-"], "{}").rejected("invalidValue");
+    scimkit(["filter", "eval", "title pr", "/nonexistent/user.json"]).io_error();
+    scimkit([
+        "filter",
+        "eval",
+        "--resource-type",
+        "Nope",
+        "title pr",
+        user.as_str(),
+    ])
+    .io_error();
+}
