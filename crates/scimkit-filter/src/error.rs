@@ -78,9 +78,12 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(kind: ErrorKind, span: Span, input: &str, grammar: Grammar) -> Self {
+        // Spans are computed in bytes; keep them on character boundaries.
+        let start = floor_char(input, span.start.min(input.len()));
+        let end = ceil_char(input, span.end.clamp(start, input.len()));
         Self {
             kind,
-            span,
+            span: Span { start, end },
             input: input.to_owned(),
             grammar,
         }
@@ -140,6 +143,7 @@ impl ParseError {
         };
         let at = self.span.start;
         let found = match self.found() {
+            Some(text) if text.trim().is_empty() && !text.is_empty() => "whitespace".to_owned(),
             Some(text) => format!("`{}`", clip(text)),
             None => "the end of the input".to_owned(),
         };
@@ -157,12 +161,22 @@ impl ParseError {
                 format!("invalid {what}: invalid escape {found} at byte {at}")
             }
             ErrorKind::ControlCharacter => {
+                let code = self.input[at..].chars().next().map_or(0, u32::from);
                 format!(
-                    "invalid {what}: control character at byte {at} inside a string; escape it (e.g. \\n, \\u0009)"
+                    "invalid {what}: control character U+{code:04X} at byte {at} inside a string; escape it (e.g. \\n, \\u0009)"
                 )
             }
             ErrorKind::InvalidNumber => {
-                format!("invalid {what}: {found} at byte {at} is not a JSON number")
+                // Letters other than an exponent's `e`: a string that lacks its quotes.
+                let wordy = self
+                    .found()
+                    .is_some_and(|t| t.chars().any(|c| c.is_alphabetic() && c != 'e' && c != 'E'));
+                let hint = if wordy {
+                    "; quote strings (\"…\")"
+                } else {
+                    ""
+                };
+                format!("invalid {what}: {found} at byte {at} is not a JSON number{hint}")
             }
             ErrorKind::NestedValuePath => {
                 format!(

@@ -76,18 +76,17 @@ impl Parser {
     pub fn parse_patch_path(&self, input: &str) -> Result<PatchPath, ParseError> {
         self.run(input, Grammar::PatchPath, |st, i| {
             let (i, _) = ws(i)?;
-            let start = i;
-            let (i, attr) = st.attr_path(i)?;
+            let (i, attr) = st.attr_path_for(i, "an attribute name")?;
             let (i, filter, sub_attr) = if let Some(after) = i.strip_prefix('[') {
                 if attr.sub_attr.is_some() {
-                    return Err(st.fail_at(start, ErrorKind::ValueFilterOnSubAttribute, 0));
+                    return Err(st.fail_at(i, ErrorKind::ValueFilterOnSubAttribute, 1));
                 }
+                st.depth_check(i, 1)?;
                 let (after, _) = ws(after)?;
-                st.depth_check(after, 1)?;
                 let (after, filter) = st.or_expr(after, 1, true)?;
                 let (after, _) = ws(after)?;
                 let Some(after) = after.strip_prefix(']') else {
-                    return Err(st.expected(after, "`and`, `or` or `]`"));
+                    return Err(st.after_term(after, "`and`, `or` or `]`"));
                 };
                 let (after, sub) = match after.strip_prefix('.') {
                     Some(rest) => {
@@ -101,7 +100,18 @@ impl Parser {
                 (i, None, None)
             };
             let (i, _) = ws(i)?;
-            st.end(i, "`[`, `.` or the end of the path")?;
+            if i.starts_with('[') {
+                return Err(st.expected(
+                    i,
+                    "the end of the path; a value filter `[` must follow the attribute name without a space",
+                ));
+            }
+            let what = if filter.is_some() || attr.sub_attr.is_some() {
+                "the end of the path"
+            } else {
+                "`[` or the end of the path"
+            };
+            st.end(i, what)?;
             Ok(PatchPath {
                 attr,
                 filter,
@@ -114,7 +124,7 @@ impl Parser {
     pub fn parse_attr_path(&self, input: &str) -> Result<AttrPath, ParseError> {
         self.run(input, Grammar::AttrPath, |st, i| {
             let (i, _) = ws(i)?;
-            let (i, path) = st.attr_path(i)?;
+            let (i, path) = st.attr_path_for(i, "an attribute name")?;
             let (i, _) = ws(i)?;
             st.end(i, "the end of the attribute path")?;
             Ok(path)
@@ -135,7 +145,7 @@ impl Parser {
                 if i.is_empty() {
                     return Ok(out);
                 }
-                let (rest, path) = st.attr_path(i)?;
+                let (rest, path) = st.attr_path_for(i, "an attribute name")?;
                 out.push(path);
                 let (rest, _) = ws(rest)?;
                 match rest.strip_prefix(',') {
@@ -214,9 +224,14 @@ fn nom_ok<T>(r: IResult<&str, T, Fail>) -> Result<(&str, T), Fail> {
     })
 }
 
+/// Whitespace between tokens: space, tab, CR, LF (what nom's `multispace0` takes).
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 fn ws(i: &str) -> PResult<'_, &str> {
     // Most tokens are not followed by whitespace: skip nom's scan then.
-    if !i.as_bytes().first().is_some_and(u8::is_ascii_whitespace) {
+    if !i.as_bytes().first().is_some_and(|&b| is_ws(b)) {
         return Ok((i, ""));
     }
     nom_ok(multispace0(i))
@@ -337,7 +352,17 @@ impl<'a> State<'a> {
         if i.is_empty() {
             Ok(())
         } else {
-            Err(self.expected(i, what))
+            Err(self.after_term(i, what))
+        }
+    }
+
+    /// The error for unexpected input after a complete term: a logical keyword written
+    /// without the space before it gets its own message.
+    fn after_term(&self, i: &'a str, what: &'static str) -> Fail {
+        match keyword_at(i) {
+            Some((Logical::And, _)) => self.expected(i, "a space before `and`"),
+            Some((Logical::Or, _)) => self.expected(i, "a space before `or`"),
+            None => self.expected(i, what),
         }
     }
 
@@ -409,7 +434,7 @@ impl<'a> State<'a> {
         let (i, _) = ws(i)?;
         match i.strip_prefix(')') {
             Some(rest) => Ok((rest, filter)),
-            None => Err(self.expected(i, "`and`, `or` or `)`")),
+            None => Err(self.after_term(i, "`and`, `or` or `)`")),
         }
     }
 
@@ -429,7 +454,7 @@ impl<'a> State<'a> {
             let (inner, filter) = self.or_expr(inner, depth + 1, true)?;
             let (inner, _) = ws(inner)?;
             let Some(rest) = inner.strip_prefix(']') else {
-                return Err(self.expected(inner, "`and`, `or` or `]`"));
+                return Err(self.after_term(inner, "`and`, `or` or `]`"));
             };
             // Extension: `emails[type eq "work"].value eq "x"`, which Entra ID sends to match
             // users before creating them, means `emails[type eq "work" and value eq "x"]`.
@@ -467,7 +492,18 @@ impl<'a> State<'a> {
             ));
         };
         let (i, _) = ws(i)?;
-        let (i, op) = self.operator(i)?;
+        let (i, op) = match self.operator(i) {
+            Ok(found) => found,
+            // `not a pr`: `not` is an attribute name only when an operator follows.
+            Err(_)
+                if path.urn.is_none()
+                    && path.sub_attr.is_none()
+                    && path.name.eq_ignore_ascii_case("not") =>
+            {
+                return Err(self.expected(i, "`(` after `not` (as in `not (…)`)"));
+            }
+            Err(e) => return Err(e),
+        };
         let Some(op) = op else {
             return Ok((i, Filter::Attr(AttrExpr::Present(path))));
         };
@@ -501,14 +537,26 @@ impl<'a> State<'a> {
                 return Ok((&i[2..], op));
             }
         }
-        if i.is_empty() {
-            return Err(self.expected(i, "an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)"));
+        match i.as_bytes().first() {
+            Some(b'[') => Err(self.expected(
+                i,
+                "an operator; a value filter `[` must follow the attribute name without a space",
+            )),
+            // A value where the operator belongs: the operator is missing.
+            None | Some(b'"' | b'0'..=b'9' | b'-' | b'(' | b')' | b']') => {
+                Err(self.expected(i, "an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)"))
+            }
+            Some(_) => Err(self.fail_at(i, ErrorKind::UnknownOperator, token_len(i))),
         }
-        Err(self.fail_at(i, ErrorKind::UnknownOperator, token_len(i)))
     }
 
-    /// `attrPath = [URI ":"] ATTRNAME *1subAttr`
+    /// `attrPath = [URI ":"] ATTRNAME *1subAttr`, where a filter term may start.
     fn attr_path(&self, i: &'a str) -> PResult<'a, AttrPath> {
+        self.attr_path_for(i, "an attribute name, `(` or `not`")
+    }
+
+    /// `attrPath`; `what` names what was expected if there is no name.
+    fn attr_path_for(&self, i: &'a str, what: &'static str) -> PResult<'a, AttrPath> {
         if starts_with_ci(i, "urn:") {
             let len = i.bytes().take_while(|&b| URN_BYTES[usize::from(b)]).count();
             let (whole, rest) = i.split_at(len);
@@ -519,7 +567,10 @@ impl<'a> State<'a> {
                 Some((name, sub)) => (name, Some(sub)),
                 None => (tail, None),
             };
-            if colon <= 4 || !crate::is_attr_name(name) {
+            if colon <= 4 {
+                return Err(self.expected(i, "a schema URN such as `urn:ietf:params:scim:schemas:core:2.0:User:` before the attribute name"));
+            }
+            if !crate::is_attr_name(name) {
                 return Err(self.expected(after_colon, "an attribute name after the schema URN"));
             }
             if sub.is_some_and(|sub| !crate::is_attr_name(sub)) {
@@ -531,7 +582,7 @@ impl<'a> State<'a> {
             }
             return Ok((rest, path));
         }
-        let (i, name) = self.attr_name(i, "an attribute name, `(` or `not`")?;
+        let (i, name) = self.attr_name(i, what)?;
         let mut path = AttrPath::new(name);
         let Some(after_dot) = i.strip_prefix('.') else {
             return Ok((i, path));
@@ -557,6 +608,7 @@ impl<'a> State<'a> {
         match i.as_bytes().first() {
             Some(b'"') => self.string(i),
             Some(b'-' | b'0'..=b'9') => self.number(i),
+            Some(b'.' | b'+') => Err(self.fail_at(i, ErrorKind::InvalidNumber, token_len(i))),
             Some(_) => {
                 for (word, value) in [
                     ("true", CompValue::Bool(true)),
@@ -711,24 +763,28 @@ fn and_group(mut operands: Vec<Filter>) -> Filter {
 /// A logical keyword after an operand: whitespace, `and` or `or` in any case, then
 /// whitespace or `(`. Returns the keyword and the input after it and its trailing whitespace.
 fn logical_keyword(i: &str) -> Option<(Logical, &str)> {
-    let lead = i.bytes().take_while(u8::is_ascii_whitespace).count();
+    let lead = i.bytes().take_while(|&b| is_ws(b)).count();
     if lead == 0 {
         return None;
     }
-    let trimmed = &i[lead..];
-    let (logical, after) = if starts_with_ci(trimmed, "and") {
-        (Logical::And, &trimmed[3..])
-    } else if starts_with_ci(trimmed, "or") {
-        (Logical::Or, &trimmed[2..])
+    let (logical, after) = keyword_at(&i[lead..])?;
+    let gap = after.bytes().take_while(|&b| is_ws(b)).count();
+    Some((logical, &after[gap..]))
+}
+
+/// `and` or `or` (any case) at the start of `i`, not followed by a name character (so
+/// `order` and `andy` are names). Returns the keyword and what follows it.
+fn keyword_at(i: &str) -> Option<(Logical, &str)> {
+    let (logical, len) = if starts_with_ci(i, "and") {
+        (Logical::And, 3)
+    } else if starts_with_ci(i, "or") {
+        (Logical::Or, 2)
     } else {
         return None;
     };
+    let after = &i[len..];
     match after.as_bytes().first() {
-        Some(b'(') => Some((logical, after)),
-        Some(b) if b.is_ascii_whitespace() => {
-            let gap = after.bytes().take_while(u8::is_ascii_whitespace).count();
-            Some((logical, &after[gap..]))
-        }
-        _ => None,
+        Some(&b) if NAME_BYTES[usize::from(b)] || b == b'.' || b == b':' || b == b'[' => None,
+        _ => Some((logical, after)),
     }
 }
