@@ -6,5 +6,6 @@
 //! - `eval`, `sort`: evaluation and sorting against resources with their schemas.
 
 mod eval;
+mod properties;
 mod sort;
 mod vectors;
