@@ -80,6 +80,41 @@ fn measure(mut f: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// Linear time: long `or` chains (with the length limit lifted) and deep nesting (rejected at
+/// the default nest limit) cost the same per byte whatever their size.
+fn scaling() {
+    println!();
+    println!(
+        "{:>8}  {:>10}  {:>12}  {:>7}  input",
+        "terms", "bytes", "ns", "ns/byte"
+    );
+    let unlimited = scimkit_filter::Parser::new().max_len(usize::MAX);
+    for n in [1_000, 10_000, 100_000] {
+        let chain = vec![r#"userName eq "x""#; n].join(" or ");
+        let ns = measure(|| {
+            black_box(unlimited.parse_filter(black_box(&chain)).is_ok());
+        });
+        assert!(unlimited.parse_filter(&chain).is_ok());
+        println!(
+            "{n:>8}  {:>10}  {ns:>12.0}  {:>7.2}  `or` chain, parsed",
+            chain.len(),
+            ns / chain.len() as f64
+        );
+    }
+    for n in [1_000, 10_000, 100_000] {
+        let nested = format!("{}a pr{}", "(".repeat(n), ")".repeat(n));
+        let ns = measure(|| {
+            black_box(unlimited.parse_filter(black_box(&nested)).is_err());
+        });
+        assert!(unlimited.parse_filter(&nested).is_err());
+        println!(
+            "{n:>8}  {:>10}  {ns:>12.0}  {:>7.2}  nested parentheses, rejected at depth 65",
+            nested.len(),
+            ns / nested.len() as f64
+        );
+    }
+}
+
 fn main() {
     parse_all();
     if !std::env::args().any(|a| a == "--bench") {
@@ -122,6 +157,7 @@ fn main() {
         "whole corpus in one loop: {:.1} ns per filter",
         whole / CORPUS.len() as f64
     );
+    scaling();
     let pass = |ok: bool| if ok { "PASS" } else { "FAIL" };
     println!("target mean < 200 ns: {}", pass(mean < 200.0));
     println!(
