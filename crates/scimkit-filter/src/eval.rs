@@ -5,8 +5,9 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use scimkit_schema::{AttributeDef, AttributeType, Bound, Owner, ScimError, ScimType, Target};
+pub(crate) use scimkit_schema::{get_ignore_case as get_ci, parse_date_time};
 use serde_json::{Map, Value};
 
 use crate::ast::{AttrExpr, AttrPath, CompValue, CompareOp, Filter};
@@ -98,14 +99,6 @@ impl From<EvalError> for ScimError {
 pub(crate) fn schemas_def() -> &'static AttributeDef {
     static DEF: OnceLock<AttributeDef> = OnceLock::new();
     DEF.get_or_init(|| AttributeDef::new("schemas", AttributeType::Reference).multi_valued())
-}
-
-pub(crate) fn get_ci<'m>(map: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
-    map.get(name).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
 }
 
 /// The values an attribute path reads, flattened, with the definition that types them.
@@ -486,20 +479,4 @@ fn ordered(op: CompareOp, ord: Option<Ordering>) -> bool {
         CompareOp::Le => ord != Ordering::Greater,
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
     }
-}
-
-/// An xsd:dateTime; without a zone it is taken as UTC, as `scimkit-schema` stores it.
-pub(crate) fn parse_date_time(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
-        return None;
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
 }

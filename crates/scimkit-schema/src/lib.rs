@@ -107,7 +107,8 @@ pub use attribute::{AttributeDef, AttributeType, Mutability, Returned, Uniquenes
 pub use error::SchemaError;
 pub use messages::{ScimError, ScimType};
 pub use normalize::{
-    Mode, NormalizeOptions, UnknownAttributes, UnknownSchemas, normalize_date_time,
+    Mode, NormalizeOptions, UnknownAttributes, UnknownSchemas, get_ignore_case,
+    normalize_date_time, parse_date_time,
 };
 pub use path::AttrPath;
 pub use projection::Projection;

@@ -139,7 +139,7 @@ impl Registry {
         let Some(body) = body.as_object() else {
             return Err(not_an_object(body));
         };
-        let schemas: Vec<&str> = match get_ci(body, "schemas") {
+        let schemas: Vec<&str> = match get_ignore_case(body, "schemas") {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
             Some(Value::String(one)) => vec![one.as_str()],
             None | Some(Value::Null) => Vec::new(),
@@ -174,7 +174,9 @@ fn schemas_not_a_list(found: &Value) -> SchemaError {
     }
 }
 
-pub(crate) fn get_ci<'m>(map: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
+/// The member of `map` named `name`, matched case-insensitively as RFC 7643 §2.1 asks of
+/// attribute names (an exact match is tried first).
+pub fn get_ignore_case<'m>(map: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
     map.get(name).or_else(|| {
         map.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -395,7 +397,8 @@ impl<'r> Bound<'r> {
             self.carry_immutable(existing, &mut core, None)?;
             for (i, slots) in ext_slots.iter_mut().enumerate() {
                 let slots = slots.as_mut().expect("every extension has slots");
-                let stored = get_ci(existing, &self.extensions[i].0.id).and_then(Value::as_object);
+                let stored =
+                    get_ignore_case(existing, &self.extensions[i].0.id).and_then(Value::as_object);
                 if let Some(stored) = stored {
                     self.carry_immutable(stored, slots, Some(&self.extensions[i].0.id))?;
                 }
@@ -547,7 +550,7 @@ impl<'r> Bound<'r> {
         urn: Option<&str>,
     ) -> Result<(), SchemaError> {
         for (i, def) in slots.defs.iter().enumerate() {
-            let old = get_ci(stored, &def.name);
+            let old = get_ignore_case(stored, &def.name);
             let path = || match urn {
                 Some(urn) => format!("{urn}:{}", def.name),
                 None => def.name.clone(),
@@ -570,7 +573,7 @@ impl<'r> Bound<'r> {
                     .iter()
                     .filter(|s| s.mutability == Mutability::Immutable)
                 {
-                    let Some(old_sub) = get_ci(old, &sub.name) else {
+                    let Some(old_sub) = get_ignore_case(old, &sub.name) else {
                         continue;
                     };
                     let new_obj = match &mut slots.values[i] {
@@ -606,7 +609,7 @@ impl<'r> Bound<'r> {
                 let missing = def.sub_attributes.iter().find(|s| {
                     s.required
                         && s.mutability == Mutability::Immutable
-                        && get_ci(obj, &s.name).is_none()
+                        && get_ignore_case(obj, &s.name).is_none()
                 });
                 if let Some(sub) = missing {
                     return Err(SchemaError::Required {
@@ -849,21 +852,28 @@ fn integer(n: &Number) -> Option<Value> {
     }
 }
 
+/// Parses an xsd:dateTime (`2008-01-23T04:56:22Z`, with an offset, fractional seconds, or
+/// no zone, which is taken as UTC).
+pub fn parse_date_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    // xsd:dateTime needs the `T` separator; RFC 3339 parsing in chrono also accepts a space.
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+        return None;
+    }
+    match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => Some(
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()?
+                .and_utc(),
+        ),
+    }
+}
+
 /// Parses an xsd:dateTime and writes it in RFC 3339 UTC form (`Z`), keeping fractional
 /// seconds only when present. A value without a time zone is taken as UTC.
 pub fn normalize_date_time(s: &str) -> Option<String> {
-    let s = s.trim();
-    let utc: DateTime<Utc> = match DateTime::parse_from_rfc3339(s) {
-        Ok(t) => t.with_timezone(&Utc),
-        Err(_) => NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-            .ok()?
-            .and_utc(),
-    };
-    // xsd:dateTime needs the `T` separator; RFC 3339 parsing in chrono also accepts a space.
-    if s.as_bytes().get(10) != Some(&b'T') && s.as_bytes().get(10) != Some(&b't') {
-        return None;
-    }
-    Some(utc.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    Some(parse_date_time(s)?.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 fn is_base64(s: &str) -> bool {

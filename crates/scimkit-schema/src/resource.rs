@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::builtin::ENTERPRISE_USER;
 use crate::messages::{Extra, Meta};
-use crate::normalize::get_ci;
+use crate::normalize::get_ignore_case;
 use crate::path::AttrPath;
 
 /// A SCIM resource as a JSON object, read by attribute path.
@@ -36,12 +36,12 @@ impl Resource {
 
     /// The value of `id`.
     pub fn id(&self) -> Option<&str> {
-        get_ci(&self.0, "id").and_then(Value::as_str)
+        get_ignore_case(&self.0, "id").and_then(Value::as_str)
     }
 
     /// The URNs in `schemas`.
     pub fn schemas(&self) -> impl Iterator<Item = &str> {
-        get_ci(&self.0, "schemas")
+        get_ignore_case(&self.0, "schemas")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -60,7 +60,7 @@ impl Resource {
     pub fn values<'a>(&'a self, path: &AttrPath) -> impl Iterator<Item = &'a Value> + 'a {
         let base = self.container(path.urn.as_deref());
         let attr = base
-            .and_then(|m| get_ci(m, &path.name))
+            .and_then(|m| get_ignore_case(m, &path.name))
             .filter(|v| !v.is_null());
         let sub = path.sub_attr.clone();
         let items: Box<dyn Iterator<Item = &'a Value> + 'a> = match attr {
@@ -72,7 +72,7 @@ impl Resource {
             None => Some(v),
             Some(sub) => v
                 .as_object()
-                .and_then(|o| get_ci(o, sub))
+                .and_then(|o| get_ignore_case(o, sub))
                 .filter(|v| !v.is_null()),
         })
     }
@@ -81,7 +81,7 @@ impl Resource {
     fn container(&self, urn: Option<&str>) -> Option<&Map<String, Value>> {
         match urn {
             None => Some(&self.0),
-            Some(urn) => match get_ci(&self.0, urn) {
+            Some(urn) => match get_ignore_case(&self.0, urn) {
                 Some(Value::Object(ext)) => Some(ext),
                 _ => Some(&self.0),
             },
@@ -334,7 +334,8 @@ impl User {
 
     /// The Enterprise User extension, if present and well-formed.
     pub fn enterprise(&self) -> Option<EnterpriseUser> {
-        get_ci(&self.extra, ENTERPRISE_USER).and_then(|v| serde_json::from_value(v.clone()).ok())
+        get_ignore_case(&self.extra, ENTERPRISE_USER)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// The primary email, else the first.
