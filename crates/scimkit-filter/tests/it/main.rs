@@ -5,6 +5,7 @@
 //!
 //! - `eval`, `sort`: evaluation and sorting against resources with their schemas.
 
+mod corpus;
 mod eval;
 mod properties;
 mod sort;

@@ -1,6 +1,7 @@
 //! Integration tests of scimkit-schema: the RFC 7643 examples, normalization, projection,
 //! custom schemas, protocol messages, and properties.
 
+mod corpus;
 mod messages;
 mod normalize;
 mod projection;
