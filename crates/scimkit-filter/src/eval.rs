@@ -124,7 +124,8 @@ enum Scope<'v, 'r> {
 }
 
 struct Evaluator<'a, 'r> {
-    bound: &'a Bound<'r>,
+    /// The resource type; `None` when evaluating one value of a complex attribute.
+    bound: Option<&'a Bound<'r>>,
     options: EvalOptions,
 }
 
@@ -158,7 +159,27 @@ impl Filter {
         bound: &Bound<'_>,
         options: EvalOptions,
     ) -> Result<bool, EvalError> {
-        Evaluator { bound, options }.eval(self, Scope::Resource(resource))
+        Evaluator {
+            bound: Some(bound),
+            options,
+        }
+        .eval(self, Scope::Resource(resource))
+    }
+
+    /// Whether one value of the complex attribute `attr` matches, as inside `attr[…]`: the
+    /// filter's paths name `attr`'s sub-attributes. This is how a PATCH engine selects the
+    /// values a `members[value eq "…"]` path targets.
+    pub fn matches_value(
+        &self,
+        value: &Value,
+        attr: &AttributeDef,
+        options: EvalOptions,
+    ) -> Result<bool, EvalError> {
+        Evaluator {
+            bound: None,
+            options,
+        }
+        .eval(self, Scope::Element(attr, value))
     }
 }
 
@@ -249,7 +270,10 @@ impl<'a, 'r> Evaluator<'a, 'r> {
                         values,
                     }));
                 }
-                let (owner, attr, sub) = match self.bound.resolve(path) {
+                let Some(bound) = self.bound else {
+                    return unknown();
+                };
+                let (owner, attr, sub) = match bound.resolve(path) {
                     Some(Target::Attribute { owner, attr, sub }) => (owner, attr, sub),
                     Some(Target::Schema(_)) => {
                         return Err(EvalError::InvalidComparison {
@@ -262,7 +286,7 @@ impl<'a, 'r> Evaluator<'a, 'r> {
                 let container = match owner {
                     Owner::Common | Owner::Core => Some(resource),
                     Owner::Extension(i) => {
-                        get_ci(resource, &self.bound.extensions[i].0.id).and_then(Value::as_object)
+                        get_ci(resource, &bound.extensions[i].0.id).and_then(Value::as_object)
                     }
                 };
                 let raw = container.and_then(|c| get_ci(c, &attr.name));

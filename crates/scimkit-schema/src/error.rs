@@ -148,6 +148,8 @@ impl From<SchemaError> for ScimError {
 pub(crate) enum Loc<'a> {
     Root,
     Urn(&'a str),
+    /// An attribute path given as text (by a caller outside the walk, e.g. a PATCH path).
+    Path(&'a str),
     Attr(&'a Self, &'a str),
     Index(&'a Self, usize),
 }
@@ -156,7 +158,7 @@ impl fmt::Display for Loc<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Root => Ok(()),
-            Self::Urn(urn) => f.write_str(urn),
+            Self::Urn(text) | Self::Path(text) => f.write_str(text),
             Self::Attr(parent, name) => match parent {
                 Self::Root => f.write_str(name),
                 Self::Urn(_) => write!(f, "{parent}:{name}"),

@@ -108,7 +108,7 @@ pub use error::SchemaError;
 pub use messages::{ScimError, ScimType};
 pub use normalize::{
     Mode, NormalizeOptions, UnknownAttributes, UnknownSchemas, get_ignore_case,
-    normalize_date_time, parse_date_time,
+    normalize_date_time, normalize_value, parse_date_time,
 };
 pub use path::AttrPath;
 pub use projection::Projection;

@@ -633,6 +633,24 @@ fn same_value(def: &AttributeDef, a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Validates and normalizes one attribute's value, as [`Bound::normalize`] does for each
+/// attribute of a body: type checks and coercions, `null` and empty values (`Ok(None)`),
+/// read-only sub-attributes dropped, at most one `primary`. `path` names the attribute in
+/// error messages (e.g. `emails[type eq "work"].value`). This is what the PATCH engine runs on
+/// each value it writes.
+pub fn normalize_value(
+    def: &AttributeDef,
+    value: Value,
+    path: &str,
+    options: &NormalizeOptions,
+) -> Result<Option<Value>, SchemaError> {
+    let n = Normalizer {
+        options,
+        replacing: false,
+    };
+    n.value(def, value, &Loc::Path(path))
+}
+
 /// Puts `obj`'s keys in the order of `defs`.
 fn reorder(mut obj: Map<String, Value>, defs: &[AttributeDef]) -> Map<String, Value> {
     let mut out = Map::with_capacity(obj.len());
