@@ -33,6 +33,39 @@ enum Command {
     /// Parse and evaluate SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths.
     #[command(subcommand)]
     Filter(FilterCommand),
+    /// Apply PATCH requests (RFC 7644 §3.5.2) to resources.
+    #[command(subcommand)]
+    Patch(PatchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PatchCommand {
+    /// Apply a PatchOp to a resource and print the result (exit 0) or the SCIM error (exit 2).
+    Apply(PatchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PatchArgs {
+    /// The stored resource (JSON), or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    resource: PathBuf,
+    /// The PatchOp request body (JSON), or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    patch: PathBuf,
+    /// Which IdP tolerances apply: strict, lenient (the default), entra, okta, google,
+    /// onelogin, jumpcloud.
+    #[arg(long, value_name = "NAME", default_value = "lenient")]
+    profile: String,
+    /// Print `{"resource", "changed", "changedAttributes", "normalizers", "members"}`: what
+    /// changed, which normalizers fired, and the membership delta.
+    #[arg(long)]
+    explain: bool,
+    /// The resource type; inferred from the resource's `schemas` when absent.
+    #[arg(long, value_name = "TYPE")]
+    resource_type: Option<String>,
+    /// A directory of extra schemas: one RFC 7643 §7 schema (or §6 resource type) per .json file.
+    #[arg(long, value_name = "DIR")]
+    schemas: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +162,7 @@ fn main() -> ExitCode {
             schemas.as_deref(),
             strict,
         ),
+        Command::Patch(PatchCommand::Apply(args)) => patch_apply(args),
     };
     match result {
         Ok(Outcome::Done(json)) => {
@@ -302,6 +336,74 @@ fn filter_eval(
             Outcome::Rejected(serde_json::to_value(e.to_scim_error()).expect("errors serialize"))
         }
     })
+}
+
+fn patch_apply(args: PatchArgs) -> Result<Outcome, String> {
+    let registry = registry(args.schemas.as_deref())?;
+    let profile: scimkit_patch::Profile = args.profile.parse()?;
+    if args.resource == Path::new("-") && args.patch == Path::new("-") {
+        return Err("only one of --resource and --patch can be `-`".into());
+    }
+    let rejected = |e: ScimError| {
+        Ok(Outcome::Rejected(
+            serde_json::to_value(e).expect("errors serialize"),
+        ))
+    };
+    let resource = match read_json(&args.resource)? {
+        Ok(Value::Object(resource)) => resource,
+        Ok(other) => {
+            return rejected(ScimError::typed(
+                ScimType::InvalidSyntax,
+                format!(
+                    "the resource must be a JSON object, found {}",
+                    json_kind(&other)
+                ),
+            ));
+        }
+        Err(e) => return rejected(e),
+    };
+    let patch = match read_json(&args.patch)? {
+        Ok(patch) => patch,
+        Err(e) => return rejected(e),
+    };
+    let name = match &args.resource_type {
+        Some(name) => registry
+            .resource_type(name)
+            .map(|rt| rt.name.clone())
+            .ok_or_else(|| format!("unknown resource type `{name}`"))?,
+        None => {
+            let urns = resource.get("schemas").and_then(Value::as_array);
+            let urns = urns.into_iter().flatten().filter_map(Value::as_str);
+            match registry.resource_type_for(urns) {
+                Some(rt) => rt.name.clone(),
+                None => {
+                    return rejected(ScimError::typed(
+                        ScimType::InvalidValue,
+                        "the resource's `schemas` names no known resource type; pass --resource-type",
+                    ));
+                }
+            }
+        }
+    };
+    let bound = registry
+        .bind(&name)
+        .ok_or_else(|| format!("resource type {name} references an undefined schema"))?;
+    let patched = match scimkit_patch::apply(&bound, &resource, patch, &profile, None) {
+        Ok(patched) => patched,
+        Err(e) => return rejected(e.to_scim_error()),
+    };
+    if !args.explain {
+        return Ok(Outcome::Done(Value::Object(patched.resource)));
+    }
+    let normalizers: Vec<&str> = patched.normalizers.iter().map(|n| n.as_str()).collect();
+    Ok(Outcome::Done(serde_json::json!({
+        "resource": patched.resource,
+        "changed": patched.changed,
+        "changedAttributes": patched.changed_attributes,
+        "profile": profile.name(),
+        "normalizers": normalizers,
+        "members": patched.members.to_json(),
+    })))
 }
 
 fn json_kind(v: &Value) -> &'static str {

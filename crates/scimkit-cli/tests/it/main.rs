@@ -1426,3 +1426,123 @@ fn filter_eval_errors() {
     ])
     .io_error();
 }
+
+// ---- scimkit patch ----
+
+/// Writes `value` as JSON to a file in `dir` and returns its path.
+fn write_json(dir: &TempDir, name: &str, value: &Value) -> String {
+    let path = dir.0.join(name);
+    std::fs::write(&path, serde_json::to_vec(value).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+fn group_and_entra_patch(dir: &TempDir) -> (String, String) {
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "id": "g1", "displayName": "Tour Guides",
+        "members": [{"value": "u1", "display": "Babs"}, {"value": "u2"}]
+    });
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "Remove", "path": "members", "value": [{"value": "u1"}]},
+            {"op": "Add", "path": "members", "value": [{"value": "u3"}]}
+        ]
+    });
+    (
+        write_json(dir, "group.json", &group),
+        write_json(dir, "patch.json", &patch),
+    )
+}
+
+#[test]
+fn patch_apply_prints_the_resource() {
+    let dir = TempDir::new("patch");
+    let (group, patch) = group_and_entra_patch(&dir);
+    let out = scimkit(["patch", "apply", "--resource", &group, "--patch", &patch]).success();
+    assert_eq!(out["members"], json!([{"value": "u2"}, {"value": "u3"}]));
+    assert_eq!(out["id"], "g1");
+}
+
+#[test]
+fn patch_apply_explain() {
+    let dir = TempDir::new("patch");
+    let (group, patch) = group_and_entra_patch(&dir);
+    let out = scimkit([
+        "patch",
+        "apply",
+        "--explain",
+        "--profile",
+        "entra",
+        "--resource",
+        &group,
+        "--patch",
+        &patch,
+    ])
+    .success();
+    assert_eq!(out["changed"], true);
+    assert_eq!(out["changedAttributes"], json!(["members"]));
+    assert_eq!(out["profile"], "entra");
+    assert_eq!(out["normalizers"], json!(["op-case", "remove-by-value"]));
+    assert_eq!(
+        out["members"],
+        json!({"added": [{"value": "u3"}], "removed": ["u1"]})
+    );
+}
+
+#[test]
+fn patch_apply_strict_profile_and_errors() {
+    let dir = TempDir::new("patch");
+    let (group, patch) = group_and_entra_patch(&dir);
+    let detail = scimkit([
+        "patch",
+        "apply",
+        "--profile",
+        "strict",
+        "--resource",
+        &group,
+        "--patch",
+        &patch,
+    ])
+    .rejected("invalidSyntax");
+    assert!(detail.starts_with("operation 0:"), "{detail}");
+    let bad = write_json(
+        &dir,
+        "bad.json",
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "remove", "path": "displayName"}]}),
+    );
+    let detail =
+        scimkit(["patch", "apply", "--resource", &group, "--patch", &bad]).rejected("mutability");
+    assert!(detail.contains("displayName"), "{detail}");
+    scimkit([
+        "patch",
+        "apply",
+        "--profile",
+        "nope",
+        "--resource",
+        &group,
+        "--patch",
+        &patch,
+    ])
+    .io_error();
+    scimkit([
+        "patch",
+        "apply",
+        "--resource",
+        "/nonexistent.json",
+        "--patch",
+        &patch,
+    ])
+    .io_error();
+    // The patch from stdin.
+    let run = scimkit_stdin(
+        ["patch", "apply", "--resource", &group, "--patch", "-"],
+        r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"Guides"}]}"#,
+    );
+    assert_eq!(run.success()["displayName"], "Guides");
+    scimkit_stdin(
+        ["patch", "apply", "--resource", &group, "--patch", "-"],
+        "{",
+    )
+    .rejected("invalidSyntax");
+}
