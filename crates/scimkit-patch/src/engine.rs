@@ -17,7 +17,7 @@ use crate::error::{PatchError, PatchErrorKind};
 use crate::members::{MemberDelta, MemberIndex, Members};
 use crate::profile::{Normalizer, Profile};
 
-/// The result of a PATCH that applied.
+/// The result of a PATCH that applied, with the new resource ([`apply`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Patched {
@@ -35,6 +35,21 @@ pub struct Patched {
     /// `members` list before and after.
     pub members: MemberDelta,
     /// The normalizers that changed how the request was read, in the order they first fired.
+    pub normalizers: Vec<Normalizer>,
+}
+
+/// What a PATCH applied in place changed ([`apply_in_place`]); the fields mean what they mean
+/// on [`Patched`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Change {
+    /// Whether anything changed.
+    pub changed: bool,
+    /// The attributes whose value changed.
+    pub changed_attributes: Vec<String>,
+    /// The membership change of a group.
+    pub members: MemberDelta,
+    /// The normalizers that fired.
     pub normalizers: Vec<Normalizer>,
 }
 
@@ -77,23 +92,73 @@ pub fn apply(
     profile: &Profile,
     members: Option<&dyn MemberIndex>,
 ) -> Result<Patched, PatchError> {
-    let mut engine = Engine {
-        bound,
-        profile,
-        res: resource.clone(),
-        members: members.map(Members::new),
-        fired: Vec::new(),
-        touched: Vec::new(),
-        value_options: value_options(profile),
-    };
-    let ops = engine.parse(body)?;
-    for op in ops {
-        let (index, path_text) = (op.index, op.path_text.clone());
-        engine
-            .run(op)
-            .map_err(|e| e.at(index, path_text.as_deref()))?;
+    let mut copy = resource.clone();
+    let change = apply_in_place(bound, &mut copy, body, profile, members)?;
+    Ok(Patched {
+        resource: copy,
+        changed: change.changed,
+        changed_attributes: change.changed_attributes,
+        members: change.members,
+        normalizers: change.normalizers,
+    })
+}
+
+/// [`apply_in_place`] with the request body as bytes, the way it arrives. A body with the
+/// exact member names of RFC 7644 (`schemas`, `Operations`, `op`, `path`, `value`) is read
+/// straight into operations, without building a JSON tree for the envelope; any other body
+/// is read as [`apply_in_place`] reads it, with the same results and errors.
+pub fn apply_slice_in_place(
+    bound: &Bound<'_>,
+    resource: &mut Map<String, Value>,
+    body: &[u8],
+    profile: &Profile,
+    members: Option<&dyn MemberIndex>,
+) -> Result<Change, PatchError> {
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+        let mut engine = Engine::new(bound, resource, profile, members);
+        return engine.complete(|engine| engine.run_envelope(envelope));
     }
-    engine.finish(resource)
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| syntax(format!("the PATCH body is not valid JSON: {e}")))?;
+    apply_in_place(bound, resource, body, profile, members)
+}
+
+/// The envelope of a PatchOp with RFC member names only (the fast path).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    schemas: Option<Vec<String>>,
+    #[serde(rename = "Operations")]
+    operations: Vec<EnvelopeOp>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvelopeOp {
+    op: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Value>,
+}
+
+/// A member that is present, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// [`apply`] on a resource the caller owns (what a store that has just loaded it holds): the
+/// resource is changed in place, and only the attributes the operations touch are copied.
+/// On an error, every attribute is put back as it was and the error is returned.
+pub fn apply_in_place(
+    bound: &Bound<'_>,
+    resource: &mut Map<String, Value>,
+    body: Value,
+    profile: &Profile,
+    members: Option<&dyn MemberIndex>,
+) -> Result<Change, PatchError> {
+    let mut engine = Engine::new(bound, resource, profile, members);
+    engine.complete(|engine| engine.run_all(body))
 }
 
 fn value_options(profile: &Profile) -> NormalizeOptions {
@@ -105,10 +170,21 @@ fn value_options(profile: &Profile) -> NormalizeOptions {
     options
 }
 
+/// One entry of the undo log: the value a place had before its first change (`None`: it was
+/// absent). Values are moved here, not copied.
+enum Undo {
+    /// A top-level member of the resource.
+    Key(String, Option<Value>),
+    /// A member of an extension object: (extension key, attribute name, old value).
+    Inner(String, String, Option<Value>),
+}
+
 struct Engine<'a, 'r> {
     bound: &'a Bound<'r>,
     profile: &'a Profile,
-    res: Map<String, Value>,
+    res: &'a mut Map<String, Value>,
+    /// What each change replaced, in order, to put back on an error.
+    undo: Vec<Undo>,
     members: Option<Members<'a>>,
     fired: Vec<Normalizer>,
     /// Attributes written, as (owner, canonical name).
@@ -133,6 +209,147 @@ fn invalid_path(detail: impl Into<String>) -> PatchError {
 }
 
 impl<'a, 'r> Engine<'a, 'r> {
+    fn new(
+        bound: &'a Bound<'r>,
+        res: &'a mut Map<String, Value>,
+        profile: &'a Profile,
+        members: Option<&'a dyn MemberIndex>,
+    ) -> Self {
+        Self {
+            bound,
+            profile,
+            res,
+            undo: Vec::new(),
+            members: members.map(Members::new),
+            fired: Vec::new(),
+            touched: Vec::new(),
+            value_options: value_options(profile),
+        }
+    }
+
+    /// Runs the operations, then the final checks; on any error, puts everything back.
+    fn complete(
+        &mut self,
+        run: impl FnOnce(&mut Self) -> Result<(), PatchError>,
+    ) -> Result<Change, PatchError> {
+        match run(self).and_then(|()| self.finish()) {
+            Ok(change) => Ok(change),
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn run_envelope(&mut self, envelope: Envelope) -> Result<(), PatchError> {
+        match envelope.schemas {
+            Some(urns) if urns.iter().any(|u| u.eq_ignore_ascii_case(PATCH_OP_URN)) => {}
+            None if self.profile.allows(Normalizer::MissingSchemas) => {
+                self.fire(Normalizer::MissingSchemas);
+            }
+            _ => return Err(syntax(format!("`schemas` must be [\"{PATCH_OP_URN}\"]"))),
+        }
+        let mut ops = Vec::with_capacity(envelope.operations.len());
+        for (index, raw) in envelope.operations.into_iter().enumerate() {
+            ops.push(
+                self.make_op(index, &raw.op, raw.path, raw.value)
+                    .map_err(|e| e.at(index, None))?,
+            );
+        }
+        for mut op in ops {
+            self.run(&mut op)
+                .map_err(|e| e.at(op.index, op.path_text.as_deref()))?;
+        }
+        Ok(())
+    }
+
+    fn run_all(&mut self, body: Value) -> Result<(), PatchError> {
+        let ops = self.parse(body)?;
+        for mut op in ops {
+            self.run(&mut op)
+                .map_err(|e| e.at(op.index, op.path_text.as_deref()))?;
+        }
+        Ok(())
+    }
+
+    /// Records a copy of a top-level member before its first change (for the rare changes
+    /// `write` does not log itself).
+    fn save(&mut self, key: &str) {
+        if !self
+            .undo
+            .iter()
+            .any(|u| matches!(u, Undo::Key(k, _) if k == key))
+        {
+            self.undo
+                .push(Undo::Key(key.to_owned(), self.res.get(key).cloned()));
+        }
+    }
+
+    /// Puts every change back, newest first.
+    fn rollback(&mut self) {
+        for entry in self.undo.drain(..).rev() {
+            match entry {
+                Undo::Key(key, Some(v)) => {
+                    self.res.insert(key, v);
+                }
+                Undo::Key(key, None) => {
+                    self.res.shift_remove(&key);
+                }
+                Undo::Inner(ext, name, old) => {
+                    let slot = self
+                        .res
+                        .entry(ext)
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(obj) = slot {
+                        match old {
+                            Some(v) => {
+                                obj.insert(name, v);
+                            }
+                            None => {
+                                obj.shift_remove(&name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The value a top-level member had before the request.
+    fn before(&self, key: &str) -> Option<&Value> {
+        let logged = self.undo.iter().find_map(|u| match u {
+            Undo::Key(k, old) if k.eq_ignore_ascii_case(key) => Some(old.as_ref()),
+            _ => None,
+        });
+        match logged {
+            Some(old) => old,
+            None => get_ignore_case(self.res, key),
+        }
+    }
+
+    /// The value an attribute had before the request.
+    fn before_attr(&self, owner: Owner, name: &str) -> Option<&Value> {
+        let Owner::Extension(i) = owner else {
+            return self.before(name);
+        };
+        let urn = &self.bound.extensions[i].0.id;
+        let logged = self.undo.iter().find_map(|u| match u {
+            Undo::Inner(ext, n, old)
+                if ext.eq_ignore_ascii_case(urn) && n.eq_ignore_ascii_case(name) =>
+            {
+                Some(old.as_ref())
+            }
+            _ => None,
+        });
+        match logged {
+            Some(old) => old,
+            None => self
+                .before(urn)
+                .and_then(Value::as_object)
+                .and_then(|o| get_ignore_case(o, name)),
+        }
+    }
+
     fn fire(&mut self, n: Normalizer) {
         if !self.fired.contains(&n) {
             self.fired.push(n);
@@ -178,26 +395,13 @@ impl<'a, 'r> Engine<'a, 'r> {
             ));
         };
         let take = |raw: &mut Map<String, Value>, name: &str| {
-            let key = raw.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
-            key.and_then(|k| raw.remove(&k))
+            raw.remove(name).or_else(|| {
+                let key = raw.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
+                key.and_then(|k| raw.remove(&k))
+            })
         };
-        let kind = match take(&mut raw, "op") {
-            Some(Value::String(op)) => {
-                let kind: PatchOpKind = op.parse().map_err(|_| {
-                    syntax(format!(
-                        "unknown `op` \"{op}\"; expected \"add\", \"remove\" or \"replace\""
-                    ))
-                })?;
-                if op != kind.as_str() {
-                    if !self.profile.allows(Normalizer::OpCase) {
-                        return Err(syntax(format!(
-                            "`op` must be \"{kind}\" in lowercase, found \"{op}\""
-                        )));
-                    }
-                    self.fire(Normalizer::OpCase);
-                }
-                kind
-            }
+        let op = match take(&mut raw, "op") {
+            Some(Value::String(op)) => op,
             Some(other) => return Err(syntax(format!("`op` must be a string, found {other}"))),
             None => return Err(syntax("`op` is required")),
         };
@@ -206,6 +410,31 @@ impl<'a, 'r> Engine<'a, 'r> {
             Some(Value::String(p)) => Some(p),
             Some(other) => return Err(syntax(format!("`path` must be a string, found {other}"))),
         };
+        let value = take(&mut raw, "value");
+        self.make_op(index, &op, path_text, value)
+    }
+
+    /// An operation from its parts.
+    fn make_op(
+        &mut self,
+        index: usize,
+        op: &str,
+        path_text: Option<String>,
+        value: Option<Value>,
+    ) -> Result<Op, PatchError> {
+        let kind: PatchOpKind = op.parse().map_err(|_| {
+            syntax(format!(
+                "unknown `op` \"{op}\"; expected \"add\", \"remove\" or \"replace\""
+            ))
+        })?;
+        if op != kind.as_str() {
+            if !self.profile.allows(Normalizer::OpCase) {
+                return Err(syntax(format!(
+                    "`op` must be \"{kind}\" in lowercase, found \"{op}\""
+                )));
+            }
+            self.fire(Normalizer::OpCase);
+        }
         let path = match &path_text {
             Some(text) => Some(parse_patch_path(text).map_err(|e| {
                 let mut err = invalid_path(e.to_string());
@@ -214,7 +443,6 @@ impl<'a, 'r> Engine<'a, 'r> {
             })?),
             None => None,
         };
-        let value = take(&mut raw, "value");
         if value.is_none() && kind != PatchOpKind::Remove {
             return Err(syntax(format!("`{kind}` requires a `value`")));
         }
@@ -227,11 +455,12 @@ impl<'a, 'r> Engine<'a, 'r> {
         })
     }
 
-    fn run(&mut self, op: Op) -> Result<(), PatchError> {
+    fn run(&mut self, op: &mut Op) -> Result<(), PatchError> {
+        let value = op.value.take();
         match (&op.path, op.kind) {
             (None, PatchOpKind::Remove) => Err(no_target("`remove` requires a `path`")),
-            (None, kind) => self.pathless(kind, op.value.unwrap_or(Value::Null)),
-            (Some(path), kind) => self.at_path(kind, path, op.value),
+            (None, kind) => self.pathless(kind, value.unwrap_or(Value::Null)),
+            (Some(path), kind) => self.at_path(kind, path, value),
         }
     }
 
@@ -388,9 +617,10 @@ impl<'a, 'r> Engine<'a, 'r> {
 
     fn container(&self, owner: Owner) -> Option<&Map<String, Value>> {
         match owner {
-            Owner::Common | Owner::Core => Some(&self.res),
-            Owner::Extension(i) => get_ignore_case(&self.res, &self.bound.extensions[i].0.id)
-                .and_then(Value::as_object),
+            Owner::Common | Owner::Core => Some(&*self.res),
+            Owner::Extension(i) => {
+                get_ignore_case(self.res, &self.bound.extensions[i].0.id).and_then(Value::as_object)
+            }
         }
     }
 
@@ -400,50 +630,74 @@ impl<'a, 'r> Engine<'a, 'r> {
             .filter(|v| !v.is_null())
     }
 
-    /// Writes (or, with `None`, removes) an attribute's value under its canonical name.
+    /// Writes (or, with `None`, removes) an attribute's value under its canonical name,
+    /// logging what it replaces.
     fn write(&mut self, owner: Owner, attr: &'r AttributeDef, value: Option<Value>) {
-        if !self
+        let first = !self
             .touched
             .iter()
-            .any(|(o, n)| *o == owner && *n == attr.name)
-        {
+            .any(|(o, n)| *o == owner && *n == attr.name);
+        if first {
             self.touched.push((owner, &attr.name));
         }
-        let container = match owner {
-            Owner::Common | Owner::Core => &mut self.res,
+        let name = &attr.name;
+        let ext_key = match owner {
+            Owner::Common | Owner::Core => None,
             Owner::Extension(i) => {
                 let urn = &self.bound.extensions[i].0.id;
-                let key = self
-                    .res
-                    .keys()
-                    .find(|k| k.eq_ignore_ascii_case(urn))
-                    .cloned();
-                let key = key.unwrap_or_else(|| urn.clone());
-                let slot = self
-                    .res
-                    .entry(key)
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if !slot.is_object() {
-                    *slot = Value::Object(Map::new());
+                let key = if self.res.contains_key(urn) {
+                    urn.clone()
+                } else {
+                    self.res
+                        .keys()
+                        .find(|k| k.eq_ignore_ascii_case(urn))
+                        .cloned()
+                        .unwrap_or_else(|| urn.clone())
+                };
+                let present = matches!(self.res.get(&key), Some(Value::Object(_)));
+                if !present {
+                    let old = self.res.insert(key.clone(), Value::Object(Map::new()));
+                    self.undo.push(Undo::Key(key.clone(), old));
                 }
-                slot.as_object_mut().expect("just made an object")
+                Some(key)
             }
         };
-        let stale: Vec<String> = container
+        let container = match &ext_key {
+            None => &mut *self.res,
+            Some(key) => self
+                .res
+                .get_mut(key)
+                .and_then(Value::as_object_mut)
+                .expect("made an object above"),
+        };
+        // The same attribute under another casing goes (rare: stored resources are canonical).
+        let mut logged = Vec::new();
+        if container
             .keys()
-            .filter(|k| k.eq_ignore_ascii_case(&attr.name) && **k != attr.name)
-            .cloned()
-            .collect();
-        for k in stale {
-            container.remove(&k);
+            .any(|k| k != name && k.eq_ignore_ascii_case(name))
+        {
+            let stale: Vec<String> = container
+                .keys()
+                .filter(|k| *k != name && k.eq_ignore_ascii_case(name))
+                .cloned()
+                .collect();
+            for k in stale {
+                let old = container.shift_remove(&k);
+                logged.push((k, old));
+            }
         }
-        match value {
-            Some(v) => {
-                container.insert(attr.name.clone(), v);
-            }
-            None => {
-                container.remove(&attr.name);
-            }
+        let old = match value {
+            Some(v) => container.insert(name.clone(), v),
+            None => container.shift_remove(name),
+        };
+        if first {
+            logged.push((name.clone(), old));
+        }
+        for (k, old) in logged {
+            self.undo.push(match &ext_key {
+                None => Undo::Key(k, old),
+                Some(ext) => Undo::Inner(ext.clone(), k, old),
+            });
         }
     }
 
@@ -913,9 +1167,20 @@ impl<'a, 'r> Engine<'a, 'r> {
     }
 
     /// Checks what must hold after all operations, and reports what changed.
-    fn finish(mut self, original: &Map<String, Value>) -> Result<Patched, PatchError> {
-        // Extension objects that emptied out disappear, with their URN in `schemas`; new
-        // ones are listed.
+    fn finish(&mut self) -> Result<Change, PatchError> {
+        if self
+            .touched
+            .iter()
+            .any(|(o, _)| matches!(o, Owner::Extension(_)))
+        {
+            self.settle_extensions()?;
+        }
+        self.report()
+    }
+
+    /// Extension objects that emptied out disappear, with their URN in `schemas`; new ones
+    /// are listed; required ones stay.
+    fn settle_extensions(&mut self) -> Result<(), PatchError> {
         let mut listed: Vec<String> = Vec::new();
         for (schema, _) in &self.bound.extensions {
             let key = self
@@ -926,7 +1191,9 @@ impl<'a, 'r> Engine<'a, 'r> {
             match key.as_ref().and_then(|k| self.res.get(k)) {
                 Some(Value::Object(obj)) if !obj.is_empty() => listed.push(schema.id.clone()),
                 Some(_) => {
-                    self.res.remove(key.as_deref().expect("found"));
+                    let key = key.expect("found");
+                    let old = self.res.shift_remove(&key);
+                    self.undo.push(Undo::Key(key, old));
                 }
                 None => {}
             }
@@ -949,27 +1216,35 @@ impl<'a, 'r> Engine<'a, 'r> {
                     urns.push(Value::String(urn.clone()));
                 }
             }
-            self.res.insert("schemas".into(), Value::Array(urns));
+            let current = self.res.get("schemas").and_then(Value::as_array);
+            if current != Some(&urns) {
+                self.save("schemas");
+                self.res.insert("schemas".into(), Value::Array(urns));
+            }
         }
         // Required extensions stay.
         for (schema, required) in &self.bound.extensions {
-            if *required
-                && !listed.contains(&schema.id)
-                && get_ignore_case(original, &schema.id).is_some()
-            {
+            if *required && !listed.contains(&schema.id) && self.before(&schema.id).is_some() {
                 return Err(mutability(format!(
                     "the required extension {} cannot be removed",
                     schema.id
                 )));
             }
         }
+        Ok(())
+    }
 
+    /// What changed.
+    fn report(&mut self) -> Result<Change, PatchError> {
         let mut changed_attributes = Vec::new();
         for &(owner, name) in &self.touched {
-            let before =
-                container_of(self.bound, original, owner).and_then(|c| get_ignore_case(c, name));
-            let after =
-                container_of(self.bound, &self.res, owner).and_then(|c| get_ignore_case(c, name));
+            let before = self.before_attr(owner, name);
+            let after = match owner {
+                Owner::Common | Owner::Core => get_ignore_case(self.res, name),
+                Owner::Extension(i) => get_ignore_case(self.res, &self.bound.extensions[i].0.id)
+                    .and_then(Value::as_object)
+                    .and_then(|o| get_ignore_case(o, name)),
+            };
             if before != after {
                 changed_attributes.push(match owner {
                     Owner::Extension(i) => format!("{}:{name}", self.bound.extensions[i].0.id),
@@ -977,22 +1252,21 @@ impl<'a, 'r> Engine<'a, 'r> {
                 });
             }
         }
-        let members = match self.members {
+        let members = match self.members.take() {
             Some(members) => members.delta,
-            None => list_delta(
-                get_ignore_case(original, MEMBERS),
-                get_ignore_case(&self.res, MEMBERS),
-            ),
+            None if self.touched.iter().any(|(_, n)| *n == MEMBERS) => {
+                list_delta(self.before(MEMBERS), get_ignore_case(self.res, MEMBERS))
+            }
+            None => MemberDelta::default(),
         };
         if !members.is_empty() && !changed_attributes.iter().any(|a| a == MEMBERS) {
             changed_attributes.push(MEMBERS.to_owned());
         }
-        Ok(Patched {
+        Ok(Change {
             changed: !changed_attributes.is_empty(),
-            resource: self.res,
             changed_attributes,
             members,
-            normalizers: self.fired,
+            normalizers: std::mem::take(&mut self.fired),
         })
     }
 }
@@ -1002,19 +1276,6 @@ fn keyed(mut e: PatchError, key: &str) -> PatchError {
         e.path = Some(key.to_owned());
     }
     e
-}
-
-fn container_of<'m>(
-    bound: &Bound<'_>,
-    res: &'m Map<String, Value>,
-    owner: Owner,
-) -> Option<&'m Map<String, Value>> {
-    match owner {
-        Owner::Common | Owner::Core => Some(res),
-        Owner::Extension(i) => {
-            get_ignore_case(res, &bound.extensions[i].0.id).and_then(Value::as_object)
-        }
-    }
 }
 
 fn loc_name(loc: Loc<'_>) -> String {
@@ -1027,12 +1288,20 @@ fn loc_name(loc: Loc<'_>) -> String {
 /// Sets (or with `None` removes) a sub-attribute of an object value.
 fn set_sub(item: &mut Value, sub: &AttributeDef, value: Option<Value>) {
     let Value::Object(obj) = item else { return };
-    if let Some(old) = obj
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(&sub.name))
-        .cloned()
-    {
-        obj.remove(&old);
+    if let (Some(v), true) = (&value, obj.contains_key(&sub.name)) {
+        // In place: the key keeps its position.
+        obj.insert(sub.name.clone(), v.clone());
+        return;
+    }
+    if obj.keys().any(|k| k.eq_ignore_ascii_case(&sub.name)) {
+        let old: Vec<String> = obj
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case(&sub.name))
+            .cloned()
+            .collect();
+        for k in old {
+            obj.shift_remove(&k);
+        }
     }
     if let Some(v) = value {
         obj.insert(sub.name.clone(), v);
@@ -1041,6 +1310,20 @@ fn set_sub(item: &mut Value, sub: &AttributeDef, value: Option<Value>) {
 
 /// Puts an object's keys in the order of `defs` (unknown keys last).
 fn reorder(mut obj: Map<String, Value>, defs: &[AttributeDef]) -> Map<String, Value> {
+    // Usually already in order: check without rebuilding.
+    let mut last = 0;
+    let ordered = obj
+        .keys()
+        .all(|k| match defs.iter().position(|d| d.name == *k) {
+            Some(p) if p >= last => {
+                last = p;
+                true
+            }
+            _ => false,
+        });
+    if ordered {
+        return obj;
+    }
     let mut out = Map::with_capacity(obj.len());
     for def in defs {
         if let Some(v) = obj.remove(&def.name) {

@@ -93,7 +93,7 @@ pub mod fuzzing;
 mod members;
 mod profile;
 
-pub use engine::{Patched, apply};
+pub use engine::{Change, Patched, apply, apply_in_place, apply_slice_in_place};
 pub use error::{PatchError, PatchErrorKind};
 pub use members::{MemberDelta, MemberIndex};
 pub use profile::{Normalizer, Profile};
