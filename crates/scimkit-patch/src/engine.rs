@@ -983,6 +983,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             _ => Vec::new(),
         };
         let mut matched = Vec::new();
+        let mut created = false;
         for (i, item) in items.iter().enumerate() {
             let hit = filter
                 .matches_value(item, loc.attr, EvalOptions::default())
@@ -1034,6 +1035,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             self.fire(Normalizer::CreateFilteredTarget);
             items.push(Value::Object(seed));
             matched.push(items.len() - 1);
+            created = true;
         }
         match loc.sub {
             Some(sub) => {
@@ -1065,6 +1067,17 @@ impl<'a, 'r> Engine<'a, 'r> {
         for &i in &matched {
             if let Value::Object(obj) = &mut items[i] {
                 *obj = reorder(std::mem::take(obj), &loc.attr.sub_attributes);
+            }
+        }
+        // A value created for a filter must match it, or the same request would create
+        // another one each time it is repeated.
+        if created {
+            let new = items.last().expect("just created");
+            if !filter.matches_value(new, loc.attr, EvalOptions::default()).unwrap_or(false) {
+                return Err(PatchError::new(
+                    PatchErrorKind::InvalidValue,
+                    format!("the new value of `{}` does not match the path's filter `{filter}`", loc.attr.name),
+                ));
             }
         }
         items.retain(|v| !v.as_object().is_some_and(Map::is_empty));
