@@ -249,6 +249,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             }
             _ => return Err(syntax(format!("`schemas` must be [\"{PATCH_OP_URN}\"]"))),
         }
+        self.check_not_empty(envelope.operations.len())?;
         let mut ops = Vec::with_capacity(envelope.operations.len());
         for (index, raw) in envelope.operations.into_iter().enumerate() {
             ops.push(
@@ -261,6 +262,18 @@ impl<'a, 'r> Engine<'a, 'r> {
                 .map_err(|e| e.at(op.index, op.path_text.as_deref()))?;
         }
         Ok(())
+    }
+
+    /// RFC 7644 §3.5.2: `Operations` holds one or more operations.
+    fn check_not_empty(&mut self, count: usize) -> Result<(), PatchError> {
+        if count > 0 {
+            return Ok(());
+        }
+        if self.profile.allows(Normalizer::EmptyOperations) {
+            self.fire(Normalizer::EmptyOperations);
+            return Ok(());
+        }
+        Err(syntax("`Operations` must hold at least one operation"))
     }
 
     fn run_all(&mut self, body: Value) -> Result<(), PatchError> {
@@ -381,6 +394,7 @@ impl<'a, 'r> Engine<'a, 'r> {
         let Some(Value::Array(raw_ops)) = key.and_then(|k| body.remove(&k)) else {
             return Err(syntax("`Operations` must be a list of operations"));
         };
+        self.check_not_empty(raw_ops.len())?;
         raw_ops
             .into_iter()
             .enumerate()
@@ -918,10 +932,16 @@ impl<'a, 'r> Engine<'a, 'r> {
                 "`{path}` is required and cannot be removed"
             )));
         }
-        if sub.mutability == Mutability::Immutable && kind != PatchOpKind::Add {
-            return Err(mutability(format!("`{path}` is immutable")));
-        }
         let old = self.current(loc.owner, loc.attr).cloned();
+        match &old {
+            Some(Value::Array(items)) => {
+                check_immutable_sub(items, 0..items.len(), sub, new.as_ref(), &path)?;
+            }
+            Some(single @ Value::Object(_)) => {
+                check_immutable_sub(std::slice::from_ref(single), [0], sub, new.as_ref(), &path)?;
+            }
+            _ => {}
+        }
         if loc.attr.multi_valued {
             // Every value's sub-attribute (creating a value if there is none to add to).
             let mut items = match old {
@@ -1000,6 +1020,7 @@ impl<'a, 'r> Engine<'a, 'r> {
                             "`{path}` is required and cannot be removed"
                         )));
                     }
+                    check_immutable_sub(&items, matched.iter().copied(), sub, None, &path)?;
                     for &i in &matched {
                         set_sub(&mut items[i], sub, None);
                     }
@@ -1039,10 +1060,8 @@ impl<'a, 'r> Engine<'a, 'r> {
         }
         match loc.sub {
             Some(sub) => {
-                if sub.mutability == Mutability::Immutable {
-                    return Err(mutability(format!("`{path}` is immutable")));
-                }
                 let new = self.validate(sub, value, &path)?;
+                check_immutable_sub(&items, matched.iter().copied(), sub, new.as_ref(), &path)?;
                 for &i in &matched {
                     set_sub(&mut items[i], sub, new.clone());
                 }
@@ -1073,10 +1092,16 @@ impl<'a, 'r> Engine<'a, 'r> {
         // another one each time it is repeated.
         if created {
             let new = items.last().expect("just created");
-            if !filter.matches_value(new, loc.attr, EvalOptions::default()).unwrap_or(false) {
+            if !filter
+                .matches_value(new, loc.attr, EvalOptions::default())
+                .unwrap_or(false)
+            {
                 return Err(PatchError::new(
                     PatchErrorKind::InvalidValue,
-                    format!("the new value of `{}` does not match the path's filter `{filter}`", loc.attr.name),
+                    format!(
+                        "the new value of `{}` does not match the path's filter `{filter}`",
+                        loc.attr.name
+                    ),
                 ));
             }
         }
@@ -1296,6 +1321,34 @@ fn loc_name(loc: Loc<'_>) -> String {
         Some(sub) => format!("{}.{}", loc.attr.name, sub.name),
         None => loc.attr.name.clone(),
     }
+}
+
+/// RFC 7644 §3.5.2: an immutable sub-attribute may get a value where it has none, and keep
+/// the one it has; it may not change or go.
+fn check_immutable_sub(
+    items: &[Value],
+    indices: impl IntoIterator<Item = usize>,
+    sub: &AttributeDef,
+    new: Option<&Value>,
+    path: &str,
+) -> Result<(), PatchError> {
+    if sub.mutability != Mutability::Immutable {
+        return Ok(());
+    }
+    for i in indices {
+        let old = items
+            .get(i)
+            .and_then(Value::as_object)
+            .and_then(|o| get_ignore_case(o, &sub.name));
+        if let Some(old) = old
+            && Some(old) != new
+        {
+            return Err(mutability(format!(
+                "`{path}` is immutable and already has a value"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Sets (or with `None` removes) a sub-attribute of an object value.

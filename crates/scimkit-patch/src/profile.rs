@@ -36,6 +36,9 @@ pub enum Normalizer {
     /// the listed values (Entra ID and JumpCloud remove group members this way). RFC 7644
     /// §3.5.2.2 ignores `value` on `remove` and would remove every member.
     RemoveByValue,
+    /// `empty-operations`: a PatchOp with an empty `Operations` list changes nothing instead
+    /// of failing (Microsoft's SCIM validator sends one).
+    EmptyOperations,
     /// `single-value-list`: a single value where a list is expected (OneLogin's `emails`
     /// object), a one-element list where a single value is expected, a bare id for a complex
     /// attribute with a `value` sub-attribute (Entra ID's `manager`).
@@ -44,7 +47,7 @@ pub enum Normalizer {
 
 impl Normalizer {
     /// Every normalizer.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::OpCase,
         Self::MissingSchemas,
         Self::StringBooleans,
@@ -53,6 +56,7 @@ impl Normalizer {
         Self::IgnoreUnknown,
         Self::CreateFilteredTarget,
         Self::RemoveByValue,
+        Self::EmptyOperations,
         Self::SingleValueForList,
     ];
 
@@ -67,6 +71,7 @@ impl Normalizer {
             Self::IgnoreUnknown => "ignore-unknown",
             Self::CreateFilteredTarget => "create-filtered-target",
             Self::RemoveByValue => "remove-by-value",
+            Self::EmptyOperations => "empty-operations",
             Self::SingleValueForList => "single-value-list",
         }
     }
@@ -108,6 +113,7 @@ impl Profile {
                 IgnoreUnknown,
                 CreateFilteredTarget,
                 RemoveByValue,
+                EmptyOperations,
                 SingleValueForList,
             ],
         )
