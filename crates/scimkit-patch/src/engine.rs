@@ -1045,7 +1045,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             let Some(seed) = self
                 .profile
                 .allows(Normalizer::CreateFilteredTarget)
-                .then(|| seed_from_filter(filter))
+                .then(|| seed_from_filter(loc.attr, filter))
                 .flatten()
             else {
                 return Err(no_target(format!(
@@ -1091,7 +1091,17 @@ impl<'a, 'r> Engine<'a, 'r> {
         // A value created for a filter must match it, or the same request would create
         // another one each time it is repeated.
         if created {
-            let new = items.last().expect("just created");
+            // The created value is validated like any written value (the filter's terms may
+            // name the wrong type), then must match the filter.
+            let raw = items.pop().expect("just created");
+            let Some(new) = self.validate_one(loc.attr, raw, &loc.attr.name)? else {
+                return Err(no_target(format!(
+                    "no value of `{}` matches the filter",
+                    loc.attr.name
+                )));
+            };
+            items.push(new);
+            let new = items.last().expect("just pushed");
             if !filter
                 .matches_value(new, loc.attr, EvalOptions::default())
                 .unwrap_or(false)
@@ -1434,12 +1444,14 @@ fn clear_other_primaries(items: &mut [Value], written: &[usize]) {
 
 /// The value a `create-filtered-target` creates: the filter's `eq` terms joined by `and`
 /// (`type eq "work"` gives `{"type": "work"}`). `None` when the filter says anything else.
-fn seed_from_filter(filter: &Filter) -> Option<Map<String, Value>> {
+fn seed_from_filter(attr: &AttributeDef, filter: &Filter) -> Option<Map<String, Value>> {
     let mut seed = Map::new();
     let mut add = |f: &Filter| -> Option<()> {
         match f {
             Filter::Attr(AttrExpr::Compare(path, CompareOp::Eq, value))
-                if path.urn.is_none() && path.sub_attr.is_none() =>
+                if path.urn.is_none()
+                    && path.sub_attr.is_none()
+                    && attr.sub_attribute(&path.name).is_some() =>
             {
                 let v = match value {
                     CompValue::Str(s) => Value::String(s.to_string()),
