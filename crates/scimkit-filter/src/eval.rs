@@ -476,6 +476,24 @@ impl<'f> Comparison<'f> {
                 case_exact,
             } => {
                 let Some(s) = v.as_str() else { return false };
+                if !*case_exact && s.is_ascii() {
+                    // The needle is already lowercase; an ASCII value is compared without
+                    // allocating its lowercase copy.
+                    let (h, n) = (s.as_bytes(), needle.as_bytes());
+                    return match op {
+                        CompareOp::Co => {
+                            n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+                        }
+                        CompareOp::Sw => h.len() >= n.len() && h[..n.len()].eq_ignore_ascii_case(n),
+                        CompareOp::Ew => {
+                            h.len() >= n.len() && h[h.len() - n.len()..].eq_ignore_ascii_case(n)
+                        }
+                        op => ordered(
+                            *op,
+                            Some(h.iter().map(u8::to_ascii_lowercase).cmp(n.iter().copied())),
+                        ),
+                    };
+                }
                 let hay = if *case_exact {
                     std::borrow::Cow::Borrowed(s)
                 } else {

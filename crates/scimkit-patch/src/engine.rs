@@ -1229,15 +1229,19 @@ impl<'a, 'r> Engine<'a, 'r> {
     /// Extension objects that emptied out disappear, with their URN in `schemas`; new ones
     /// are listed; required ones stay.
     fn settle_extensions(&mut self) -> Result<(), PatchError> {
-        let mut listed: Vec<String> = Vec::new();
-        for (schema, _) in &self.bound.extensions {
-            let key = self
-                .res
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(&schema.id))
-                .cloned();
+        let bound = self.bound;
+        let mut listed: Vec<&str> = Vec::new();
+        for (schema, _) in &bound.extensions {
+            let key = if self.res.contains_key(&schema.id) {
+                Some(schema.id.clone())
+            } else {
+                self.res
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(&schema.id))
+                    .cloned()
+            };
             match key.as_ref().and_then(|k| self.res.get(k)) {
-                Some(Value::Object(obj)) if !obj.is_empty() => listed.push(schema.id.clone()),
+                Some(Value::Object(obj)) if !obj.is_empty() => listed.push(&schema.id),
                 Some(_) => {
                     let key = key.expect("found");
                     let old = self.res.shift_remove(&key);
@@ -1247,32 +1251,43 @@ impl<'a, 'r> Engine<'a, 'r> {
             }
         }
         if let Some(Value::Array(urns)) = self.res.get("schemas") {
-            let mut urns: Vec<Value> = urns
-                .iter()
-                .filter(|u| {
-                    let Some(u) = u.as_str() else { return true };
-                    self.bound.extension_index(u).is_none()
-                        || listed.iter().any(|l| l.eq_ignore_ascii_case(u))
-                })
-                .cloned()
-                .collect();
-            for urn in &listed {
-                if !urns
+            let is_listed = |u: &str| listed.iter().any(|l| l.eq_ignore_ascii_case(u));
+            let stale = urns.iter().any(|u| {
+                u.as_str()
+                    .is_some_and(|u| bound.extension_index(u).is_some() && !is_listed(u))
+            });
+            let missing = listed.iter().any(|l| {
+                !urns
                     .iter()
-                    .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(urn)))
-                {
-                    urns.push(Value::String(urn.clone()));
+                    .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(l)))
+            });
+            if stale || missing {
+                let mut urns: Vec<Value> = urns
+                    .iter()
+                    .filter(|u| {
+                        u.as_str()
+                            .is_none_or(|u| bound.extension_index(u).is_none() || is_listed(u))
+                    })
+                    .cloned()
+                    .collect();
+                for urn in &listed {
+                    if !urns
+                        .iter()
+                        .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(urn)))
+                    {
+                        urns.push(Value::String((*urn).to_owned()));
+                    }
                 }
-            }
-            let current = self.res.get("schemas").and_then(Value::as_array);
-            if current != Some(&urns) {
                 self.save("schemas");
                 self.res.insert("schemas".into(), Value::Array(urns));
             }
         }
         // Required extensions stay.
-        for (schema, required) in &self.bound.extensions {
-            if *required && !listed.contains(&schema.id) && self.before(&schema.id).is_some() {
+        for (schema, required) in &bound.extensions {
+            if *required
+                && !listed.contains(&schema.id.as_str())
+                && self.before(&schema.id).is_some()
+            {
                 return Err(mutability(format!(
                     "the required extension {} cannot be removed",
                     schema.id
