@@ -730,7 +730,30 @@ impl<'a, 'r> Engine<'a, 'r> {
         if self.value_options.coerce_shapes && odd_shape(attr, &value) {
             self.fire(Normalizer::SingleValueForList);
         }
-        normalize_value(attr, value, path, &self.value_options).map_err(PatchError::from_schema)
+        if self.value_options.unknown_attributes == UnknownAttributes::Ignore
+            && has_unknown_keys(attr, &value)
+        {
+            self.fire(Normalizer::IgnoreUnknown);
+        }
+        let value = normalize_value(attr, value, path, &self.value_options)
+            .map_err(PatchError::from_schema)?;
+        // A reference to a resource (a member, a manager) needs the resource's id.
+        if attr.sub_attribute("$ref").is_some() {
+            let lacking = match &value {
+                Some(Value::Array(items)) => items.iter().any(|v| v.get("value").is_none()),
+                Some(v @ Value::Object(_)) => v.get("value").is_none(),
+                _ => false,
+            };
+            if lacking {
+                return Err(PatchError::new(
+                    PatchErrorKind::InvalidValue,
+                    format!(
+                        "every value of `{path}` needs a `value` (the id of the resource it references)"
+                    ),
+                ));
+            }
+        }
+        Ok(value)
     }
 
     /// Validates one value of a multi-valued attribute.
@@ -1074,6 +1097,18 @@ impl<'a, 'r> Engine<'a, 'r> {
                     items[i] = match (kind, &items[i], &new) {
                         // `add` merges into the matched value; `replace` replaces it.
                         (PatchOpKind::Add, Value::Object(old), Value::Object(add)) => {
+                            // Merging may set an immutable sub-attribute only where it has none.
+                            for (k, v) in add {
+                                if let Some(sub) = loc.attr.sub_attribute(k) {
+                                    check_immutable_sub(
+                                        std::slice::from_ref(&items[i]),
+                                        [0],
+                                        sub,
+                                        Some(v),
+                                        &path,
+                                    )?;
+                                }
+                            }
                             let mut obj = old.clone();
                             obj.extend(add.clone());
                             Value::Object(reorder(obj, &loc.attr.sub_attributes))
@@ -1568,6 +1603,17 @@ fn coerce_booleans(attr: &AttributeDef, value: &mut Value, whole: bool) -> bool 
             *value = Value::Bool(b);
             true
         }
+        _ => false,
+    }
+}
+
+/// Whether a value (or any value of a list) has sub-attribute keys `attr` does not define.
+fn has_unknown_keys(attr: &AttributeDef, value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(|v| has_unknown_keys(attr, v)),
+        Value::Object(obj) if attr.kind == AttributeType::Complex => obj
+            .iter()
+            .any(|(k, v)| !v.is_null() && attr.sub_attribute(k).is_none()),
         _ => false,
     }
 }
