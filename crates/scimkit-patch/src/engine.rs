@@ -966,32 +966,23 @@ impl<'a, 'r> Engine<'a, 'r> {
             _ => {}
         }
         if loc.attr.multi_valued {
-            // Every value's sub-attribute (creating a value if there is none to add to).
+            // `emails.value` names a sub-attribute of every value: removing it is clear, but
+            // writing one value into all of them is not what any client means; RFC 7644
+            // selects values with a filter (`emails[type eq "work"].value`).
+            if kind != PatchOpKind::Remove {
+                return Err(invalid_path(format!(
+                    "`{path}` names a sub-attribute of every value of `{}`; select values with a filter, e.g. `{}[type eq \"work\"].{}`",
+                    loc.attr.name, loc.attr.name, sub.name
+                )));
+            }
             let mut items = match old {
                 Some(Value::Array(items)) => items,
-                _ => Vec::new(),
+                _ => return Ok(()),
             };
-            if items.is_empty() {
-                if let (PatchOpKind::Add | PatchOpKind::Replace, Some(new)) = (kind, new.clone()) {
-                    let mut obj = Map::new();
-                    obj.insert(sub.name.clone(), new);
-                    items.push(Value::Object(obj));
-                }
-            } else {
-                for item in &mut items {
-                    set_sub(item, sub, new.clone());
-                }
-                items.retain(|v| !v.as_object().is_some_and(Map::is_empty));
+            for item in &mut items {
+                set_sub(item, sub, None);
             }
-            if sub.name == "primary" && new == Some(Value::Bool(true)) && items.len() > 1 {
-                return Err(PatchError::new(
-                    PatchErrorKind::InvalidValue,
-                    format!(
-                        "setting `{path}` to true on every value would make {} values primary",
-                        items.len()
-                    ),
-                ));
-            }
+            items.retain(|v| !v.as_object().is_some_and(Map::is_empty));
             return self.set_list(loc, items);
         }
         let mut obj = match old {
@@ -1287,10 +1278,23 @@ impl<'a, 'r> Engine<'a, 'r> {
         }
         if let Some(Value::Array(urns)) = self.res.get("schemas") {
             let is_listed = |u: &str| listed.iter().any(|l| l.eq_ignore_ascii_case(u));
-            let stale = urns.iter().any(|u| {
-                u.as_str()
-                    .is_some_and(|u| bound.extension_index(u).is_some() && !is_listed(u))
-            });
+            // Only an extension this request emptied loses its URN; one listed without data
+            // before stays listed.
+            let touched: Vec<usize> = self
+                .touched
+                .iter()
+                .filter_map(|(o, _)| match o {
+                    Owner::Extension(i) => Some(*i),
+                    _ => None,
+                })
+                .collect();
+            let emptied = |u: &str| {
+                bound
+                    .extension_index(u)
+                    .is_some_and(|i| touched.contains(&i))
+                    && !is_listed(u)
+            };
+            let stale = urns.iter().any(|u| u.as_str().is_some_and(emptied));
             let missing = listed.iter().any(|l| {
                 !urns
                     .iter()
@@ -1299,10 +1303,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             if stale || missing {
                 let mut urns: Vec<Value> = urns
                     .iter()
-                    .filter(|u| {
-                        u.as_str()
-                            .is_none_or(|u| bound.extension_index(u).is_none() || is_listed(u))
-                    })
+                    .filter(|u| u.as_str().is_none_or(|u| !emptied(u)))
                     .cloned()
                     .collect();
                 for urn in &listed {
@@ -1350,6 +1351,13 @@ impl<'a, 'r> Engine<'a, 'r> {
                 });
             }
         }
+        // `schemas` follows the extensions; it is not an attribute of its own to report, but
+        // a change to it is a change.
+        let schemas_changed = self
+            .undo
+            .iter()
+            .any(|u| matches!(u, Undo::Key(k, _) if k == "schemas"))
+            && self.before("schemas") != self.res.get("schemas");
         let members = match self.members.take() {
             Some(members) => members.delta,
             None if self.touched.iter().any(|(_, n)| *n == MEMBERS) => {
@@ -1361,7 +1369,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             changed_attributes.push(MEMBERS.to_owned());
         }
         Ok(Change {
-            changed: !changed_attributes.is_empty(),
+            changed: !changed_attributes.is_empty() || schemas_changed,
             changed_attributes,
             members,
             normalizers: std::mem::take(&mut self.fired),
