@@ -975,9 +975,8 @@ impl<'a, 'r> Engine<'a, 'r> {
                     loc.attr.name, loc.attr.name, sub.name
                 )));
             }
-            let mut items = match old {
-                Some(Value::Array(items)) => items,
-                _ => return Ok(()),
+            let Some(Value::Array(mut items)) = old else {
+                return Ok(());
             };
             for item in &mut items {
                 set_sub(item, sub, None);
