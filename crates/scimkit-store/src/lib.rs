@@ -1,0 +1,65 @@
+//! Storage for SCIM resources: the async [`Store`] trait that the server uses, with an
+//! in-memory backend ([`MemoryStore`], for tests and embedding) and the default embedded
+//! backend, SQLite ([`SqliteStore`]: one local file, WAL, no setup).
+//!
+//! Every call is scoped to a tenant; nothing crosses tenants. Each resource has an integer
+//! version (its ETag is `W/"<version>"`); conditional writes compare and set the version inside
+//! the store. Group membership is relational (a member table), not a JSON array, so changing a
+//! few members of a huge group touches a few rows. Every change appends, in the same
+//! transaction, an event to a per-tenant outbox and an audit record.
+//!
+//! This crate does **not** validate resources or apply PATCH (callers use `scimkit-schema` and
+//! `scimkit-patch` first), assign ids or read the clock: ids and the time of each change are
+//! arguments ([`Ctx`]), so tests are deterministic.
+//!
+//! ```text
+//! scimkit-cli ─► scimkit-server ─► scimkit-store ─► scimkit-patch ─► scimkit-filter ─► scimkit-schema
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! use scimkit_store::{Ctx, MemoryStore, Query, Store};
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryStore::new(scimkit_schema::Registry::new());
+//! let ctx = Ctx::at("2026-11-28T12:00:00Z");
+//! let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjensen"});
+//! let created = store.create("acme", "User", "u1", body.as_object().unwrap().clone(), &ctx).await?;
+//! assert_eq!(created.version, 1);
+//! // userName is unique per tenant, case-insensitively.
+//! let dup = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "BJensen"});
+//! let err = store.create("acme", "User", "u2", dup.as_object().unwrap().clone(), &ctx).await.unwrap_err();
+//! assert_eq!(err.scim_type().map(|t| t.as_str()), Some("uniqueness"));
+//! // Another tenant is another directory.
+//! assert!(store.get("other", "User", "u1").await?.is_none());
+//! let page = store.search("acme", "User", &Query::filter(r#"userName eq "BJENSEN""#)?).await?;
+//! assert_eq!(page.total, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Crate features
+//!
+//! None. SQLite is compiled in (rusqlite with `bundled`).
+//!
+//! # Conformance
+//!
+//! RFC 7644 §3.3 (create, `uniqueness`), §3.4.1–§3.4.2 (retrieval, filtering, sorting,
+//! pagination), §3.5.1 (replace), §3.6 (delete), §3.14 (versions and ETags).
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod memory;
+mod model;
+mod query;
+mod sqlite;
+
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use model::{AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored};
+pub use query::Query;
+pub use sqlite::SqliteStore;

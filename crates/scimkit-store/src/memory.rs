@@ -1,0 +1,546 @@
+//! The in-memory backend: for tests and for embedding without persistence.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use scimkit_schema::Registry;
+use serde_json::{Map, Value, json};
+
+use crate::error::StoreError;
+use crate::model::{
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
+    split_members, user_name_key,
+};
+use crate::query::{self, Lookup, Query};
+
+/// Resources kept in memory, behind one lock (every call is short and never waits while
+/// holding it).
+#[derive(Debug)]
+pub struct MemoryStore {
+    registry: Registry,
+    data: Mutex<BTreeMap<String, Tenant>>,
+}
+
+#[derive(Debug, Default)]
+struct Tenant {
+    resources: BTreeMap<(String, String), Stored>,
+    user_names: BTreeMap<String, String>,
+    /// group id → member id → member.
+    members: BTreeMap<String, BTreeMap<String, Member>>,
+    /// member id → group ids.
+    member_of: BTreeMap<String, BTreeSet<String>>,
+    events: Vec<Event>,
+    audit: Vec<AuditRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store for resources of `registry`'s types.
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            data: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn with<T>(&self, tenant: &str, f: impl FnOnce(&mut Tenant) -> T) -> T {
+        let mut data = self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(data.entry(tenant.to_owned()).or_default())
+    }
+}
+
+impl Tenant {
+    fn event(
+        &mut self,
+        kind: EventKind,
+        rt: &str,
+        id: &str,
+        version: Option<u64>,
+        at: &str,
+        data: Value,
+    ) {
+        let seq = self.events.len() as u64 + 1;
+        self.events.push(Event {
+            seq,
+            kind,
+            resource_type: rt.to_owned(),
+            resource_id: id.to_owned(),
+            version,
+            at: at.to_owned(),
+            data,
+        });
+    }
+
+    fn audit(&mut self, ctx: &Ctx, operation: &str, rt: &str, id: &str) {
+        self.audit.push(AuditRecord {
+            at: ctx.now.clone(),
+            token_id: ctx.token_id.clone(),
+            operation: operation.to_owned(),
+            resource_type: rt.to_owned(),
+            resource_id: id.to_owned(),
+            outcome: "ok".to_owned(),
+        });
+    }
+
+    fn check_version(stored: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
+        match if_version {
+            Some(expected) if expected != stored.version => Err(StoreError::VersionMismatch {
+                expected,
+                current: stored.version,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn claim_user_name(
+        &self,
+        key: Option<&String>,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        let taken = key.is_some_and(|k| self.user_names.get(k).is_some_and(|owner| owner != id));
+        if taken {
+            return Err(StoreError::Uniqueness {
+                attribute: "userName".into(),
+                value: body
+                    .get("userName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets a group's members to exactly `members`, returning (added, removed) ids.
+    fn set_members(&mut self, group: &str, members: Vec<Member>) -> (Vec<String>, Vec<String>) {
+        let old: BTreeSet<String> = self
+            .members
+            .get(group)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let new: BTreeSet<String> = members.iter().map(|m| m.value.clone()).collect();
+        let removed: Vec<String> = old.difference(&new).cloned().collect();
+        let added: Vec<Member> = members
+            .into_iter()
+            .filter(|m| !old.contains(&m.value))
+            .collect();
+        let added_ids = added.iter().map(|m| m.value.clone()).collect();
+        self.apply_members(group, &added, &removed);
+        (added_ids, removed)
+    }
+
+    fn apply_members(&mut self, group: &str, added: &[Member], removed: &[String]) {
+        let table = self.members.entry(group.to_owned()).or_default();
+        for id in removed {
+            table.remove(id);
+            if let Some(groups) = self.member_of.get_mut(id) {
+                groups.remove(group);
+            }
+        }
+        for m in added {
+            table.insert(m.value.clone(), m.clone());
+            self.member_of
+                .entry(m.value.clone())
+                .or_default()
+                .insert(group.to_owned());
+        }
+    }
+
+    fn assemble(&self, stored: &Stored) -> Stored {
+        let mut out = stored.clone();
+        if stored.resource_type == "Group" {
+            let members: Vec<Value> = self
+                .members
+                .get(&stored.id)
+                .into_iter()
+                .flat_map(|m| m.values())
+                .map(Member::to_json)
+                .collect();
+            if !members.is_empty() {
+                out.body.insert("members".into(), Value::Array(members));
+            }
+        }
+        if stored.resource_type == "User" {
+            let groups: Vec<Value> = self
+                .groups_of(&stored.id)
+                .iter()
+                .map(GroupRef::to_json)
+                .collect();
+            if !groups.is_empty() {
+                out.body.insert("groups".into(), Value::Array(groups));
+            }
+        }
+        out
+    }
+
+    /// Direct groups, then the groups those are in, breadth first; a cycle ends the walk.
+    fn groups_of(&self, id: &str) -> Vec<GroupRef> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut frontier: Vec<(String, bool)> = self
+            .member_of
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|g| (g.clone(), true))
+            .collect();
+        while let Some((group, direct)) = frontier.pop() {
+            if !seen.insert(group.clone()) {
+                continue;
+            }
+            let display = self
+                .resources
+                .get(&("Group".to_owned(), group.clone()))
+                .and_then(|g| g.body.get("displayName"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            frontier.extend(
+                self.member_of
+                    .get(&group)
+                    .into_iter()
+                    .flatten()
+                    .map(|g| (g.clone(), false)),
+            );
+            out.push(GroupRef {
+                id: group,
+                display,
+                direct,
+            });
+        }
+        out.sort();
+        out
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        body: Map<String, Value>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        self.with(tenant, |t| {
+            let key = (rt.to_owned(), id.to_owned());
+            if t.resources.contains_key(&key) {
+                return Err(StoreError::IdTaken {
+                    resource_type: rt.to_owned(),
+                    id: id.to_owned(),
+                });
+            }
+            let user_name = user_name_key(rt, &body);
+            t.claim_user_name(user_name.as_ref(), id, &body)?;
+            let (body, members) = split_members(rt, body);
+            let stored = Stored {
+                resource_type: rt.to_owned(),
+                id: id.to_owned(),
+                version: 1,
+                created: ctx.now.clone(),
+                last_modified: ctx.now.clone(),
+                body,
+            };
+            if let Some(k) = user_name {
+                t.user_names.insert(k, id.to_owned());
+            }
+            t.resources.insert(key, stored.clone());
+            t.event(EventKind::Created, rt, id, Some(1), &ctx.now, json!({}));
+            let (added, _) = t.set_members(id, members);
+            if !added.is_empty() {
+                t.event(
+                    EventKind::MembersAdded,
+                    rt,
+                    id,
+                    Some(1),
+                    &ctx.now,
+                    json!({"members": added}),
+                );
+            }
+            t.audit(ctx, "create", rt, id);
+            Ok(t.assemble(&stored))
+        })
+    }
+
+    async fn get(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.resources
+                .get(&(rt.to_owned(), id.to_owned()))
+                .map(|s| t.assemble(s))
+        }))
+    }
+
+    async fn replace(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        body: Map<String, Value>,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        self.with(tenant, |t| {
+            let key = (rt.to_owned(), id.to_owned());
+            let current = t
+                .resources
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| StoreError::NotFound {
+                    resource_type: rt.to_owned(),
+                    id: id.to_owned(),
+                })?;
+            Tenant::check_version(&current, if_version)?;
+            let new_name = user_name_key(rt, &body);
+            t.claim_user_name(new_name.as_ref(), id, &body)?;
+            let (body, members) = split_members(rt, body);
+            let events = change_events(rt, &current.body, &body);
+            let (added, removed) = if rt == "Group" {
+                t.set_members(id, members)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            if events.is_empty() && added.is_empty() && removed.is_empty() {
+                return Ok(t.assemble(&current));
+            }
+            if let Some(old) = user_name_key(rt, &current.body) {
+                t.user_names.remove(&old);
+            }
+            if let Some(k) = new_name {
+                t.user_names.insert(k, id.to_owned());
+            }
+            let version = current.version + 1;
+            let stored = Stored {
+                version,
+                last_modified: ctx.now.clone(),
+                body,
+                ..current
+            };
+            t.resources.insert(key, stored.clone());
+            for (kind, data) in events {
+                t.event(kind, rt, id, Some(version), &ctx.now, data);
+            }
+            if !added.is_empty() {
+                t.event(
+                    EventKind::MembersAdded,
+                    rt,
+                    id,
+                    Some(version),
+                    &ctx.now,
+                    json!({"members": added}),
+                );
+            }
+            if !removed.is_empty() {
+                t.event(
+                    EventKind::MembersRemoved,
+                    rt,
+                    id,
+                    Some(version),
+                    &ctx.now,
+                    json!({"members": removed}),
+                );
+            }
+            t.audit(ctx, "replace", rt, id);
+            Ok(t.assemble(&stored))
+        })
+    }
+
+    async fn change_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        added: &[Member],
+        removed: &[String],
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        self.with(tenant, |t| {
+            let key = ("Group".to_owned(), group_id.to_owned());
+            let current = t
+                .resources
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| StoreError::NotFound {
+                    resource_type: "Group".into(),
+                    id: group_id.to_owned(),
+                })?;
+            Tenant::check_version(&current, if_version)?;
+            let table = t.members.get(group_id);
+            let present = |id: &str| table.is_some_and(|m| m.contains_key(id));
+            let added: Vec<Member> = added
+                .iter()
+                .filter(|m| !present(&m.value))
+                .cloned()
+                .collect();
+            let removed: Vec<String> = removed.iter().filter(|id| present(id)).cloned().collect();
+            if added.is_empty() && removed.is_empty() {
+                return Ok(current);
+            }
+            t.apply_members(group_id, &added, &removed);
+            let version = current.version + 1;
+            let stored = Stored {
+                version,
+                last_modified: ctx.now.clone(),
+                ..current
+            };
+            t.resources.insert(key, stored.clone());
+            if !added.is_empty() {
+                let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
+                t.event(
+                    EventKind::MembersAdded,
+                    "Group",
+                    group_id,
+                    Some(version),
+                    &ctx.now,
+                    json!({"members": ids}),
+                );
+            }
+            if !removed.is_empty() {
+                t.event(
+                    EventKind::MembersRemoved,
+                    "Group",
+                    group_id,
+                    Some(version),
+                    &ctx.now,
+                    json!({"members": removed}),
+                );
+            }
+            t.audit(ctx, "members", "Group", group_id);
+            Ok(stored)
+        })
+    }
+
+    async fn delete(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<(), StoreError> {
+        self.with(tenant, |t| {
+            let key = (rt.to_owned(), id.to_owned());
+            let current = t
+                .resources
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| StoreError::NotFound {
+                    resource_type: rt.to_owned(),
+                    id: id.to_owned(),
+                })?;
+            Tenant::check_version(&current, if_version)?;
+            t.resources.remove(&key);
+            if let Some(k) = user_name_key(rt, &current.body) {
+                t.user_names.remove(&k);
+            }
+            // Its memberships, as a member and (for a group) as a group.
+            let groups: Vec<String> = t.member_of.remove(id).into_iter().flatten().collect();
+            for g in &groups {
+                if let Some(m) = t.members.get_mut(g) {
+                    m.remove(id);
+                }
+            }
+            if let Some(members) = t.members.remove(id) {
+                for m in members.keys() {
+                    if let Some(groups) = t.member_of.get_mut(m) {
+                        groups.remove(id);
+                    }
+                }
+            }
+            t.event(EventKind::Deleted, rt, id, None, &ctx.now, json!({}));
+            t.audit(ctx, "delete", rt, id);
+            Ok(())
+        })
+    }
+
+    async fn search(&self, tenant: &str, rt: &str, q: &Query) -> Result<Page, StoreError> {
+        let bound = self
+            .registry
+            .bind(rt)
+            .ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
+        let candidates = self.with(tenant, |t| {
+            let lookup = q.filter.as_ref().and_then(Lookup::of);
+            let with_members = q.filter.as_ref().is_some_and(query::reads_members);
+            let pick = |s: &Stored| {
+                if with_members {
+                    t.assemble(s)
+                } else {
+                    s.clone()
+                }
+            };
+            match lookup {
+                Some(Lookup::Id(id)) => t
+                    .resources
+                    .get(&(rt.to_owned(), id))
+                    .map(pick)
+                    .into_iter()
+                    .collect(),
+                Some(Lookup::UserName(name)) if rt == "User" => t
+                    .user_names
+                    .get(&name)
+                    .and_then(|id| t.resources.get(&(rt.to_owned(), id.clone())))
+                    .map(pick)
+                    .into_iter()
+                    .collect(),
+                _ => t
+                    .resources
+                    .range((rt.to_owned(), String::new())..)
+                    .take_while(|((r, _), _)| r == rt)
+                    .map(|(_, s)| pick(s))
+                    .collect::<Vec<_>>(),
+            }
+        });
+        query::finish(candidates, q, &bound)
+    }
+
+    async fn is_member(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        member_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.members
+                .get(group_id)
+                .is_some_and(|m| m.contains_key(member_id))
+        }))
+    }
+
+    async fn member_ids(&self, tenant: &str, group_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.members
+                .get(group_id)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn groups_of(&self, tenant: &str, member_id: &str) -> Result<Vec<GroupRef>, StoreError> {
+        Ok(self.with(tenant, |t| t.groups_of(member_id)))
+    }
+
+    async fn events(
+        &self,
+        tenant: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.events
+                .iter()
+                .filter(|e| e.seq > after)
+                .take(limit)
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.audit.iter().rev().take(limit).cloned().collect()
+        }))
+    }
+}

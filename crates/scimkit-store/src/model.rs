@@ -1,0 +1,419 @@
+//! The store's data types, the [`Store`] trait, and the rules every backend shares.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use crate::error::StoreError;
+use crate::query::Query;
+
+/// Who makes a change, and when: the values a store must not invent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ctx {
+    /// The time of the change, RFC 3339 in UTC (`2026-11-28T12:00:00Z`).
+    pub now: String,
+    /// The id of the bearer token that authorized it, for the audit log (never the token).
+    pub token_id: Option<String>,
+}
+
+impl Ctx {
+    /// A change at `now`.
+    pub fn at(now: impl Into<String>) -> Self {
+        Self {
+            now: now.into(),
+            token_id: None,
+        }
+    }
+
+    /// The same, made with the token `id`.
+    pub fn with_token(mut self, id: impl Into<String>) -> Self {
+        self.token_id = Some(id.into());
+        self
+    }
+}
+
+/// A stored resource: its body (without `id` and `meta`) and the store's metadata.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Stored {
+    /// The resource type's name.
+    pub resource_type: String,
+    /// The id.
+    pub id: String,
+    /// The version, 1 at creation, +1 for each change.
+    pub version: u64,
+    /// When it was created.
+    pub created: String,
+    /// When it last changed.
+    pub last_modified: String,
+    /// The attributes. A Group's `members` and a User's `groups` are assembled from the
+    /// member table when read with [`Store::get`].
+    pub body: Map<String, Value>,
+}
+
+impl Stored {
+    /// The weak ETag of the version: `W/"3"`.
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+
+    /// The resource as served: the body with `id` and `meta` (RFC 7643 §3.1), `meta.location`
+    /// under `base_url` when given (e.g. `https://host/scim/v2/acme`).
+    pub fn to_resource(&self, base_url: Option<&str>, endpoint: &str) -> Map<String, Value> {
+        let mut out = Map::with_capacity(self.body.len() + 2);
+        if let Some(schemas) = self.body.get("schemas") {
+            out.insert("schemas".into(), schemas.clone());
+        }
+        out.insert("id".into(), Value::String(self.id.clone()));
+        for (k, v) in &self.body {
+            if k != "schemas" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        let mut meta = json!({
+            "resourceType": self.resource_type,
+            "created": self.created,
+            "lastModified": self.last_modified,
+            "version": self.etag(),
+        });
+        if let Some(base) = base_url {
+            meta["location"] = Value::String(format!(
+                "{}{endpoint}/{}",
+                base.trim_end_matches('/'),
+                self.id
+            ));
+        }
+        out.insert("meta".into(), meta);
+        out
+    }
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct Member {
+    /// The member's id (`members.value`).
+    pub value: String,
+    /// `User` or `Group`, when known.
+    pub kind: Option<String>,
+    /// A display name, as sent.
+    pub display: Option<String>,
+}
+
+impl Member {
+    /// A member with this id.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            kind: None,
+            display: None,
+        }
+    }
+
+    /// Reads a member from a `members` value (`{"value": …, "type": …, "display": …}`).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        Some(Self {
+            value: v.get("value")?.as_str()?.to_owned(),
+            kind: v.get("type").and_then(Value::as_str).map(str::to_owned),
+            display: v.get("display").and_then(Value::as_str).map(str::to_owned),
+        })
+    }
+
+    /// The member as a `members` value.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("value".into(), Value::String(self.value.clone()));
+        if let Some(display) = &self.display {
+            m.insert("display".into(), Value::String(display.clone()));
+        }
+        if let Some(kind) = &self.kind {
+            m.insert("type".into(), Value::String(kind.clone()));
+        }
+        Value::Object(m)
+    }
+}
+
+/// A group a user belongs to (`User.groups`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct GroupRef {
+    /// The group's id.
+    pub id: String,
+    /// Its `displayName`.
+    pub display: Option<String>,
+    /// Direct membership, or through nested groups.
+    pub direct: bool,
+}
+
+impl GroupRef {
+    /// The reference as a `groups` value.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("value".into(), Value::String(self.id.clone()));
+        if let Some(display) = &self.display {
+            m.insert("display".into(), Value::String(display.clone()));
+        }
+        m.insert(
+            "type".into(),
+            Value::String(if self.direct { "direct" } else { "indirect" }.into()),
+        );
+        Value::Object(m)
+    }
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Page {
+    /// How many resources match, over all pages.
+    pub total: usize,
+    /// This page's resources, in order.
+    pub resources: Vec<Stored>,
+}
+
+/// What happened, for the host application (RFC 7644 does not define events; these are
+/// scimkit's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A resource was created.
+    Created,
+    /// A resource's attributes changed (other than the cases below).
+    Updated,
+    /// A user's `active` went from true (or unset) to false.
+    Deactivated,
+    /// A user's `active` went from false to true.
+    Reactivated,
+    /// A group's `displayName` changed.
+    Renamed,
+    /// A resource was deleted.
+    Deleted,
+    /// Members joined a group.
+    MembersAdded,
+    /// Members left a group.
+    MembersRemoved,
+}
+
+impl EventKind {
+    /// The name used in the outbox, e.g. `deactivated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deactivated => "deactivated",
+            Self::Reactivated => "reactivated",
+            Self::Renamed => "renamed",
+            Self::Deleted => "deleted",
+            Self::MembersAdded => "members_added",
+            Self::MembersRemoved => "members_removed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::Updated,
+            Self::Deactivated,
+            Self::Reactivated,
+            Self::Renamed,
+            Self::Deleted,
+            Self::MembersAdded,
+            Self::MembersRemoved,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// An entry of a tenant's outbox.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Event {
+    /// The position in the tenant's outbox: strictly increasing, gap-free per tenant.
+    pub seq: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The resource type.
+    pub resource_type: String,
+    /// The resource's id.
+    pub resource_id: String,
+    /// The resource's version after the change (absent for deletions).
+    pub version: Option<u64>,
+    /// When.
+    pub at: String,
+    /// Details: member ids for membership events, `{}` otherwise.
+    pub data: Value,
+}
+
+/// An audit record: who changed what, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditRecord {
+    /// When.
+    pub at: String,
+    /// The token id that authorized it.
+    pub token_id: Option<String>,
+    /// `create`, `replace`, `members`, `delete`.
+    pub operation: String,
+    /// The resource type.
+    pub resource_type: String,
+    /// The resource's id.
+    pub resource_id: String,
+    /// `ok`, or the error's status and message.
+    pub outcome: String,
+}
+
+/// The storage of SCIM resources, per tenant.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates a resource (a validated body without `id`/`meta`). A Group's `members` go to
+    /// the member table. Fails with [`StoreError::Uniqueness`] on a taken `userName`
+    /// (case-insensitive) and [`StoreError::IdTaken`] on a taken id.
+    async fn create(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        body: Map<String, Value>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError>;
+
+    /// Reads a resource, with a Group's `members` and a User's `groups` assembled.
+    async fn get(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError>;
+
+    /// Replaces a resource's body (a Group's `members` included), if its version is
+    /// `if_version` when given.
+    async fn replace(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        body: Map<String, Value>,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError>;
+
+    /// Adds and removes members of a group (ids already present or absent are ignored),
+    /// bumping its version if membership changed. Touches only the listed rows.
+    async fn change_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        added: &[Member],
+        removed: &[String],
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError>;
+
+    /// Deletes a resource and its memberships (as member and as group).
+    async fn delete(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<(), StoreError>;
+
+    /// Lists and searches, with filter, sort and pagination.
+    async fn search(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        query: &Query,
+    ) -> Result<Page, StoreError>;
+
+    /// Whether `member_id` is a direct member of the group.
+    async fn is_member(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        member_id: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// The ids of a group's direct members, sorted.
+    async fn member_ids(&self, tenant: &str, group_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The groups a resource belongs to, directly and through nested groups (cycles end).
+    async fn groups_of(&self, tenant: &str, member_id: &str) -> Result<Vec<GroupRef>, StoreError>;
+
+    /// The tenant's events after `after` (a `seq`), oldest first, at most `limit`.
+    async fn events(
+        &self,
+        tenant: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// The tenant's audit records, newest first, at most `limit`.
+    async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// The events a change from `before` to `after` raises (shared by the backends).
+pub(crate) fn change_events(
+    resource_type: &str,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+) -> Vec<(EventKind, Value)> {
+    let mut out = Vec::new();
+    let active = |m: &Map<String, Value>| m.get("active").and_then(Value::as_bool);
+    let name = |m: &Map<String, Value>| m.get("displayName").cloned();
+    let without = |m: &Map<String, Value>| {
+        let mut m = m.clone();
+        m.remove("members");
+        m
+    };
+    let mut handled = false;
+    if resource_type == "User" {
+        match (active(before), active(after)) {
+            (Some(true) | None, Some(false)) => {
+                out.push((EventKind::Deactivated, json!({})));
+                handled = true;
+            }
+            (Some(false), Some(true)) => {
+                out.push((EventKind::Reactivated, json!({})));
+                handled = true;
+            }
+            _ => {}
+        }
+    }
+    if resource_type == "Group" && name(before) != name(after) {
+        out.push((EventKind::Renamed, json!({"displayName": name(after)})));
+        handled = true;
+    }
+    if !handled && without(before) != without(after) {
+        out.push((EventKind::Updated, json!({})));
+    }
+    out
+}
+
+/// The `userName` uniqueness key of a User body: lowercased (RFC 7643: caseExact false).
+pub(crate) fn user_name_key(resource_type: &str, body: &Map<String, Value>) -> Option<String> {
+    (resource_type == "User")
+        .then(|| {
+            body.get("userName")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase)
+        })
+        .flatten()
+}
+
+/// Splits a Group body into the body without `members` and its members.
+pub(crate) fn split_members(
+    resource_type: &str,
+    mut body: Map<String, Value>,
+) -> (Map<String, Value>, Vec<Member>) {
+    if resource_type != "Group" {
+        return (body, Vec::new());
+    }
+    let members = match body.remove("members") {
+        Some(Value::Array(items)) => items.iter().filter_map(Member::from_json).collect(),
+        _ => Vec::new(),
+    };
+    (body, members)
+}

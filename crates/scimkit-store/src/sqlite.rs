@@ -1,0 +1,714 @@
+//! The SQLite backend: the default, one local file in WAL mode, no setup.
+//!
+//! One connection, used from a blocking thread per call; every change is one transaction
+//! (resource row, member rows, event, audit record), so a crash never leaves half of it.
+//! `userName` uniqueness is a unique index on its lowercased value; versions are compared and
+//! set by the `UPDATE … WHERE version = ?` itself.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use scimkit_schema::Registry;
+use serde_json::{Map, Value, json};
+
+use crate::error::StoreError;
+use crate::model::{
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
+    split_members, user_name_key,
+};
+use crate::query::{self, Lookup, Query};
+
+/// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: resources, members, events, audit.
+    "CREATE TABLE resources (
+        tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
+        version INTEGER NOT NULL, created TEXT NOT NULL, modified TEXT NOT NULL,
+        user_name TEXT, external_id TEXT, display_name TEXT, body TEXT NOT NULL,
+        PRIMARY KEY (tenant, type, id)) WITHOUT ROWID;
+     CREATE UNIQUE INDEX resources_user_name ON resources (tenant, user_name) WHERE user_name IS NOT NULL;
+     CREATE INDEX resources_external_id ON resources (tenant, type, external_id);
+     CREATE INDEX resources_display_name ON resources (tenant, type, display_name);
+     CREATE TABLE members (
+        tenant TEXT NOT NULL, group_id TEXT NOT NULL, member_id TEXT NOT NULL, kind TEXT, display TEXT,
+        PRIMARY KEY (tenant, group_id, member_id)) WITHOUT ROWID;
+     CREATE INDEX members_by_member ON members (tenant, member_id, group_id);
+     CREATE TABLE events (
+        tenant TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL,
+        resource_id TEXT NOT NULL, version INTEGER, at TEXT NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq)) WITHOUT ROWID;
+     CREATE TABLE audit (
+        tenant TEXT NOT NULL, at TEXT NOT NULL, token_id TEXT, operation TEXT NOT NULL,
+        type TEXT NOT NULL, resource_id TEXT NOT NULL, outcome TEXT NOT NULL);
+     CREATE INDEX audit_by_tenant ON audit (tenant);",
+];
+
+/// Resources in a SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    registry: Arc<Registry>,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: impl AsRef<Path>, registry: Registry) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(StoreError::backend)?;
+        Self::setup(conn, registry)
+    }
+
+    /// A private in-memory database (for tests).
+    pub fn open_in_memory(registry: Registry) -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(StoreError::backend)?;
+        Self::setup(conn, registry)
+    }
+
+    fn setup(mut conn: Connection, registry: Registry) -> Result<Self, StoreError> {
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+            .map_err(StoreError::backend)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            registry: Arc::new(registry),
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The number of migrations applied to the database.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.run(|c| {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    /// Runs `f` in a write transaction, committing when it succeeds.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(StoreError::backend)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(StoreError::backend)?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(StoreError::backend)?;
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(applied).unwrap_or(0))
+    {
+        let tx = conn.transaction().map_err(StoreError::backend)?;
+        tx.execute_batch(sql).map_err(StoreError::backend)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(StoreError::backend)?;
+        tx.commit().map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+fn indexed(
+    rt: &str,
+    body: &Map<String, Value>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let external_id = body
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let display = body
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
+    (user_name_key(rt, body), external_id, display)
+}
+
+/// Maps a failed write to the error the client should see.
+fn write_error(e: rusqlite::Error, rt: &str, id: &str, body: &Map<String, Value>) -> StoreError {
+    let text = e.to_string();
+    if text.contains("UNIQUE constraint failed") && text.contains("user_name") {
+        return StoreError::Uniqueness {
+            attribute: "userName".into(),
+            value: body
+                .get("userName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        };
+    }
+    if text.contains("UNIQUE constraint failed") && text.contains("resources.id") {
+        return StoreError::IdTaken {
+            resource_type: rt.to_owned(),
+            id: id.to_owned(),
+        };
+    }
+    StoreError::backend(e)
+}
+
+fn row_to_stored(
+    rt: &str,
+    id: String,
+    version: i64,
+    created: String,
+    modified: String,
+    body: &str,
+) -> Result<Stored, StoreError> {
+    let body: Map<String, Value> = serde_json::from_str(body).map_err(StoreError::backend)?;
+    Ok(Stored {
+        resource_type: rt.to_owned(),
+        id,
+        version: u64::try_from(version).unwrap_or(0),
+        created,
+        last_modified: modified,
+        body,
+    })
+}
+
+fn load(c: &Connection, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+    c.query_row(
+        "SELECT version, created, modified, body FROM resources WHERE tenant = ?1 AND type = ?2 AND id = ?3",
+        params![tenant, rt, id],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
+    )
+    .optional()
+    .map_err(StoreError::backend)?
+    .map(|(v, c, m, b)| row_to_stored(rt, id.to_owned(), v, c, m, &b))
+    .transpose()
+}
+
+/// The resource an event is about, and when it happened.
+struct About<'a> {
+    tenant: &'a str,
+    rt: &'a str,
+    id: &'a str,
+    at: &'a str,
+}
+
+fn event(
+    tx: &Connection,
+    about: &About<'_>,
+    kind: EventKind,
+    version: Option<u64>,
+    data: &Value,
+) -> Result<(), StoreError> {
+    let About { tenant, rt, id, at } = *about;
+    tx.execute(
+        "INSERT INTO events (tenant, seq, kind, type, resource_id, version, at, data)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE tenant = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![tenant, kind.as_str(), rt, id, version.map(|v| v as i64), at, data.to_string()],
+    )
+    .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+fn audit(
+    tx: &Connection,
+    tenant: &str,
+    ctx: &Ctx,
+    operation: &str,
+    rt: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (tenant, at, token_id, operation, type, resource_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ok')",
+        params![tenant, ctx.now, ctx.token_id, operation, rt, id],
+    )
+    .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+fn check_version(current: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
+    match if_version {
+        Some(expected) if expected != current.version => Err(StoreError::VersionMismatch {
+            expected,
+            current: current.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn member_rows(c: &Connection, tenant: &str, group: &str) -> Result<Vec<Member>, StoreError> {
+    let mut stmt = c
+        .prepare_cached("SELECT member_id, kind, display FROM members WHERE tenant = ?1 AND group_id = ?2 ORDER BY member_id")
+        .map_err(StoreError::backend)?;
+    let rows = stmt
+        .query_map(params![tenant, group], |r| {
+            Ok(Member {
+                value: r.get(0)?,
+                kind: r.get(1)?,
+                display: r.get(2)?,
+            })
+        })
+        .map_err(StoreError::backend)?;
+    rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+}
+
+fn is_member(c: &Connection, tenant: &str, group: &str, member: &str) -> Result<bool, StoreError> {
+    c.prepare_cached("SELECT 1 FROM members WHERE tenant = ?1 AND group_id = ?2 AND member_id = ?3")
+        .and_then(|mut s| s.exists(params![tenant, group, member]))
+        .map_err(StoreError::backend)
+}
+
+fn apply_members(
+    tx: &Connection,
+    tenant: &str,
+    group: &str,
+    added: &[Member],
+    removed: &[String],
+) -> Result<(), StoreError> {
+    let mut del = tx
+        .prepare_cached(
+            "DELETE FROM members WHERE tenant = ?1 AND group_id = ?2 AND member_id = ?3",
+        )
+        .map_err(StoreError::backend)?;
+    for id in removed {
+        del.execute(params![tenant, group, id])
+            .map_err(StoreError::backend)?;
+    }
+    let mut ins = tx
+        .prepare_cached("INSERT OR IGNORE INTO members (tenant, group_id, member_id, kind, display) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(StoreError::backend)?;
+    for m in added {
+        ins.execute(params![tenant, group, m.value, m.kind, m.display])
+            .map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+/// Direct groups, then the groups those are in; a cycle ends the walk.
+fn groups_of(c: &Connection, tenant: &str, id: &str) -> Result<Vec<GroupRef>, StoreError> {
+    let mut stmt = c
+        .prepare_cached("SELECT group_id FROM members WHERE tenant = ?1 AND member_id = ?2")
+        .map_err(StoreError::backend)?;
+    let mut direct_of = |member: &str| -> Result<Vec<String>, StoreError> {
+        let rows = stmt
+            .query_map(params![tenant, member], |r| r.get(0))
+            .map_err(StoreError::backend)?;
+        rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    let mut frontier: Vec<(String, bool)> = direct_of(id)?.into_iter().map(|g| (g, true)).collect();
+    while let Some((group, direct)) = frontier.pop() {
+        if !seen.insert(group.clone()) {
+            continue;
+        }
+        frontier.extend(direct_of(&group)?.into_iter().map(|g| (g, false)));
+        let display = load(c, tenant, "Group", &group)?.and_then(|g| {
+            g.body
+                .get("displayName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        out.push(GroupRef {
+            id: group,
+            display,
+            direct,
+        });
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn assemble(c: &Connection, tenant: &str, mut s: Stored) -> Result<Stored, StoreError> {
+    if s.resource_type == "Group" {
+        let members: Vec<Value> = member_rows(c, tenant, &s.id)?
+            .iter()
+            .map(Member::to_json)
+            .collect();
+        if !members.is_empty() {
+            s.body.insert("members".into(), Value::Array(members));
+        }
+    }
+    if s.resource_type == "User" {
+        let groups: Vec<Value> = groups_of(c, tenant, &s.id)?
+            .iter()
+            .map(GroupRef::to_json)
+            .collect();
+        if !groups.is_empty() {
+            s.body.insert("groups".into(), Value::Array(groups));
+        }
+    }
+    Ok(s)
+}
+
+fn owned(s: &str) -> String {
+    s.to_owned()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        body: Map<String, Value>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        let (tenant, rt, id, ctx) = (owned(tenant), owned(rt), owned(id), ctx.clone());
+        self.write(move |tx| {
+            let (user_name, external_id, display) = indexed(&rt, &body);
+            let (body, members) = split_members(&rt, body);
+            let text = Value::Object(body.clone()).to_string();
+            tx.execute(
+                "INSERT INTO resources (tenant, type, id, version, created, modified, user_name, external_id, display_name, body)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)",
+                params![tenant, rt, id, ctx.now, user_name, external_id, display, text],
+            )
+            .map_err(|e| write_error(e, &rt, &id, &body))?;
+            event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::Created, Some(1), &json!({}))?;
+            if !members.is_empty() {
+                apply_members(tx, &tenant, &id, &members, &[])?;
+                let ids: Vec<&str> = members.iter().map(|m| m.value.as_str()).collect();
+                event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::MembersAdded, Some(1), &json!({"members": ids}))?;
+            }
+            audit(tx, &tenant, &ctx, "create", &rt, &id)?;
+            let stored = Stored {
+                resource_type: rt.clone(),
+                id: id.clone(),
+                version: 1,
+                created: ctx.now.clone(),
+                last_modified: ctx.now.clone(),
+                body,
+            };
+            assemble(tx, &tenant, stored)
+        })
+        .await
+    }
+
+    async fn get(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        let (tenant, rt, id) = (owned(tenant), owned(rt), owned(id));
+        self.run(move |c| {
+            load(c, &tenant, &rt, &id)?
+                .map(|s| assemble(c, &tenant, s))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn replace(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        body: Map<String, Value>,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        let (tenant, rt, id, ctx) = (owned(tenant), owned(rt), owned(id), ctx.clone());
+        self.write(move |tx| {
+            let current = load(tx, &tenant, &rt, &id)?.ok_or_else(|| StoreError::NotFound {
+                resource_type: rt.clone(),
+                id: id.clone(),
+            })?;
+            check_version(&current, if_version)?;
+            let (user_name, external_id, display) = indexed(&rt, &body);
+            let (body, members) = split_members(&rt, body);
+            let events = change_events(&rt, &current.body, &body);
+            let (added, removed) = if rt == "Group" {
+                let old: std::collections::BTreeSet<String> = member_rows(tx, &tenant, &id)?.into_iter().map(|m| m.value).collect();
+                let new: std::collections::BTreeSet<&str> = members.iter().map(|m| m.value.as_str()).collect();
+                let removed: Vec<String> = old.iter().filter(|m| !new.contains(m.as_str())).cloned().collect();
+                let added: Vec<Member> = members.into_iter().filter(|m| !old.contains(&m.value)).collect();
+                (added, removed)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            if events.is_empty() && added.is_empty() && removed.is_empty() {
+                return assemble(tx, &tenant, current);
+            }
+            let version = current.version + 1;
+            let text = Value::Object(body.clone()).to_string();
+            let changed = tx
+                .execute(
+                    "UPDATE resources SET version = ?4, modified = ?5, user_name = ?6, external_id = ?7, display_name = ?8, body = ?9
+                     WHERE tenant = ?1 AND type = ?2 AND id = ?3 AND version = ?10",
+                    params![tenant, rt, id, version as i64, ctx.now, user_name, external_id, display, text, current.version as i64],
+                )
+                .map_err(|e| write_error(e, &rt, &id, &body))?;
+            if changed != 1 {
+                return Err(StoreError::VersionMismatch {
+                    expected: current.version,
+                    current: current.version + 1,
+                });
+            }
+            apply_members(tx, &tenant, &id, &added, &removed)?;
+            for (kind, data) in events {
+                event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, kind, Some(version), &data)?;
+            }
+            if !added.is_empty() {
+                let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
+                event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::MembersAdded, Some(version), &json!({"members": ids}))?;
+            }
+            if !removed.is_empty() {
+                event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::MembersRemoved, Some(version), &json!({"members": removed}))?;
+            }
+            audit(tx, &tenant, &ctx, "replace", &rt, &id)?;
+            let stored = Stored {
+                version,
+                last_modified: ctx.now.clone(),
+                body,
+                ..current
+            };
+            assemble(tx, &tenant, stored)
+        })
+        .await
+    }
+
+    async fn change_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        added: &[Member],
+        removed: &[String],
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        let (tenant, group, ctx) = (owned(tenant), owned(group_id), ctx.clone());
+        let (added, removed) = (added.to_vec(), removed.to_vec());
+        self.write(move |tx| {
+            let current = load(tx, &tenant, "Group", &group)?.ok_or_else(|| StoreError::NotFound {
+                resource_type: "Group".into(),
+                id: group.clone(),
+            })?;
+            check_version(&current, if_version)?;
+            let mut add = Vec::new();
+            for m in added {
+                if !is_member(tx, &tenant, &group, &m.value)? && !add.iter().any(|a: &Member| a.value == m.value) {
+                    add.push(m);
+                }
+            }
+            let mut remove = Vec::new();
+            for id in removed {
+                if is_member(tx, &tenant, &group, &id)? && !remove.contains(&id) {
+                    remove.push(id);
+                }
+            }
+            if add.is_empty() && remove.is_empty() {
+                return Ok(current);
+            }
+            apply_members(tx, &tenant, &group, &add, &remove)?;
+            let version = current.version + 1;
+            tx.execute(
+                "UPDATE resources SET version = ?4, modified = ?5 WHERE tenant = ?1 AND type = 'Group' AND id = ?2 AND version = ?3",
+                params![tenant, group, current.version as i64, version as i64, ctx.now],
+            )
+            .map_err(StoreError::backend)?;
+            if !add.is_empty() {
+                let ids: Vec<&str> = add.iter().map(|m| m.value.as_str()).collect();
+                event(tx, &About { tenant: &tenant, rt: "Group", id: &group, at: &ctx.now }, EventKind::MembersAdded, Some(version), &json!({"members": ids}))?;
+            }
+            if !remove.is_empty() {
+                event(tx, &About { tenant: &tenant, rt: "Group", id: &group, at: &ctx.now }, EventKind::MembersRemoved, Some(version), &json!({"members": remove}))?;
+            }
+            audit(tx, &tenant, &ctx, "members", "Group", &group)?;
+            Ok(Stored {
+                version,
+                last_modified: ctx.now,
+                ..current
+            })
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<(), StoreError> {
+        let (tenant, rt, id, ctx) = (owned(tenant), owned(rt), owned(id), ctx.clone());
+        self.write(move |tx| {
+            let current = load(tx, &tenant, &rt, &id)?.ok_or_else(|| StoreError::NotFound {
+                resource_type: rt.clone(),
+                id: id.clone(),
+            })?;
+            check_version(&current, if_version)?;
+            tx.execute(
+                "DELETE FROM resources WHERE tenant = ?1 AND type = ?2 AND id = ?3",
+                params![tenant, rt, id],
+            )
+            .map_err(StoreError::backend)?;
+            tx.execute(
+                "DELETE FROM members WHERE tenant = ?1 AND (member_id = ?2 OR group_id = ?2)",
+                params![tenant, id],
+            )
+            .map_err(StoreError::backend)?;
+            event(
+                tx,
+                &About {
+                    tenant: &tenant,
+                    rt: &rt,
+                    id: &id,
+                    at: &ctx.now,
+                },
+                EventKind::Deleted,
+                None,
+                &json!({}),
+            )?;
+            audit(tx, &tenant, &ctx, "delete", &rt, &id)
+        })
+        .await
+    }
+
+    async fn search(&self, tenant: &str, rt: &str, q: &Query) -> Result<Page, StoreError> {
+        let registry = Arc::clone(&self.registry);
+        let (tenant, rt, q) = (owned(tenant), owned(rt), q.clone());
+        self.run(move |c| {
+            let bound = registry.bind(&rt).ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
+            let (clause, arg) = match q.filter.as_ref().and_then(Lookup::of) {
+                Some(Lookup::Id(v)) => (" AND id = ?3", Some(v)),
+                Some(Lookup::UserName(v)) => (" AND user_name = ?3", Some(v)),
+                Some(Lookup::ExternalId(v)) => (" AND external_id = ?3", Some(v)),
+                Some(Lookup::DisplayName(v)) => (" AND display_name = ?3", Some(v)),
+                None => ("", None),
+            };
+            let sql = format!("SELECT id, version, created, modified, body FROM resources WHERE tenant = ?1 AND type = ?2{clause}");
+            let mut stmt = c.prepare_cached(&sql).map_err(StoreError::backend)?;
+            let map = |r: &rusqlite::Row<'_>| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+            };
+            let rows: Vec<_> = match &arg {
+                Some(v) => stmt.query_map(params![tenant, rt, v], map),
+                None => stmt.query_map(params![tenant, rt], map),
+            }
+            .map_err(StoreError::backend)?
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::backend)?;
+            let with_members = q.filter.as_ref().is_some_and(query::reads_members);
+            let mut candidates = Vec::with_capacity(rows.len());
+            for (id, v, created, modified, body) in rows {
+                let s = row_to_stored(&rt, id, v, created, modified, &body)?;
+                candidates.push(if with_members { assemble(c, &tenant, s)? } else { s });
+            }
+            query::finish(candidates, &q, &bound)
+        })
+        .await
+    }
+
+    async fn is_member(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        member_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (tenant, group, member) = (owned(tenant), owned(group_id), owned(member_id));
+        self.run(move |c| is_member(c, &tenant, &group, &member))
+            .await
+    }
+
+    async fn member_ids(&self, tenant: &str, group_id: &str) -> Result<Vec<String>, StoreError> {
+        let (tenant, group) = (owned(tenant), owned(group_id));
+        self.run(move |c| {
+            Ok(member_rows(c, &tenant, &group)?
+                .into_iter()
+                .map(|m| m.value)
+                .collect())
+        })
+        .await
+    }
+
+    async fn groups_of(&self, tenant: &str, member_id: &str) -> Result<Vec<GroupRef>, StoreError> {
+        let (tenant, member) = (owned(tenant), owned(member_id));
+        self.run(move |c| groups_of(c, &tenant, &member)).await
+    }
+
+    async fn events(
+        &self,
+        tenant: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let tenant = owned(tenant);
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, kind, type, resource_id, version, at, data FROM events WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map(params![tenant, after as i64, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .map_err(StoreError::backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, kind, rt, id, version, at, data) = row.map_err(StoreError::backend)?;
+                out.push(Event {
+                    seq: seq as u64,
+                    kind: EventKind::parse(&kind).ok_or_else(|| StoreError::Filter(format!("unknown event kind {kind}")))?,
+                    resource_type: rt,
+                    resource_id: id,
+                    version: version.map(|v| v as u64),
+                    at,
+                    data: serde_json::from_str(&data).map_err(StoreError::backend)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let tenant = owned(tenant);
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT at, token_id, operation, type, resource_id, outcome FROM audit WHERE tenant = ?1 ORDER BY rowid DESC LIMIT ?2",
+                )
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map(params![tenant, limit as i64], |r| {
+                    Ok(AuditRecord {
+                        at: r.get(0)?,
+                        token_id: r.get(1)?,
+                        operation: r.get(2)?,
+                        resource_type: r.get(3)?,
+                        resource_id: r.get(4)?,
+                        outcome: r.get(5)?,
+                    })
+                })
+                .map_err(StoreError::backend)?;
+            rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+        })
+        .await
+    }
+}
