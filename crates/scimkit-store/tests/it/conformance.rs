@@ -1,0 +1,598 @@
+//! The Store contract, checked on every backend.
+
+use scimkit_schema::AttrPath;
+use scimkit_schema::messages::SortOrder;
+use scimkit_store::{Ctx, EventKind, Member, Query, StoreError};
+use serde_json::{Map, Value, json};
+
+use crate::backends;
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn user(name: &str) -> Map<String, Value> {
+    obj(
+        json!({"schemas": [USER], "userName": name, "active": true, "emails": [{"value": format!("{name}@example.com"), "type": "work"}]}),
+    )
+}
+
+fn group(name: &str, members: &[&str]) -> Map<String, Value> {
+    let members: Vec<Value> = members
+        .iter()
+        .map(|m| json!({"value": m, "type": "User"}))
+        .collect();
+    let mut g = json!({"schemas": [GROUP], "displayName": name});
+    if !members.is_empty() {
+        g["members"] = Value::Array(members);
+    }
+    obj(g)
+}
+
+fn at(t: u32) -> Ctx {
+    Ctx::at(format!("2026-11-28T12:00:{t:02}Z")).with_token("tok-1")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn create_get_replace_delete_with_versions() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            let created = store
+                .create("acme", "User", "u1", user("bjensen"), &at(0))
+                .await
+                .unwrap();
+            assert_eq!(
+                (created.version, created.etag().as_str()),
+                (1, "W/\"1\""),
+                "{name}"
+            );
+            assert_eq!(created.created, "2026-11-28T12:00:00Z");
+            let got = store.get("acme", "User", "u1").await.unwrap().unwrap();
+            assert_eq!(got.body["userName"], "bjensen", "{name}");
+
+            // Replace with the right version, then with a stale one.
+            let mut body = user("bjensen");
+            body.insert("title".into(), json!("Tour Guide"));
+            let replaced = store
+                .replace("acme", "User", "u1", body.clone(), Some(1), &at(1))
+                .await
+                .unwrap();
+            assert_eq!(replaced.version, 2, "{name}");
+            assert_eq!(replaced.last_modified, "2026-11-28T12:00:01Z");
+            assert_eq!(replaced.created, "2026-11-28T12:00:00Z");
+            let err = store
+                .replace("acme", "User", "u1", user("bjensen"), Some(1), &at(2))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::VersionMismatch {
+                        expected: 1,
+                        current: 2
+                    }
+                ),
+                "{name}: {err}"
+            );
+            assert_eq!(err.status(), 412);
+            // The same body again changes nothing: the version stays.
+            let same = store
+                .replace("acme", "User", "u1", body, None, &at(3))
+                .await
+                .unwrap();
+            assert_eq!(same.version, 2, "{name}");
+
+            // Delete with a stale version fails; with none it succeeds; then 404.
+            assert_eq!(
+                store
+                    .delete("acme", "User", "u1", Some(1), &at(4))
+                    .await
+                    .unwrap_err()
+                    .status(),
+                412
+            );
+            store
+                .delete("acme", "User", "u1", None, &at(4))
+                .await
+                .unwrap();
+            assert!(
+                store.get("acme", "User", "u1").await.unwrap().is_none(),
+                "{name}"
+            );
+            let err = store
+                .delete("acme", "User", "u1", None, &at(5))
+                .await
+                .unwrap_err();
+            assert_eq!(err.status(), 404, "{name}");
+            let err = store
+                .replace("acme", "User", "u1", user("x"), None, &at(5))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::NotFound { .. }), "{name}");
+        }
+    });
+}
+
+#[test]
+fn user_name_is_unique_per_tenant_case_insensitively() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            store
+                .create("acme", "User", "u1", user("bjensen"), &at(0))
+                .await
+                .unwrap();
+            let err = store
+                .create("acme", "User", "u2", user("BJensen"), &at(1))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::Uniqueness { .. }),
+                "{name}: {err}"
+            );
+            assert_eq!(
+                (err.status(), err.scim_type().map(|t| t.as_str())),
+                (409, Some("uniqueness"))
+            );
+            // Another tenant may use it.
+            store
+                .create("globex", "User", "u1", user("bjensen"), &at(1))
+                .await
+                .unwrap();
+            // Renaming onto a taken name fails; renaming oneself is fine; the old name frees up.
+            store
+                .create("acme", "User", "u2", user("babs"), &at(2))
+                .await
+                .unwrap();
+            let err = store
+                .replace("acme", "User", "u2", user("BJENSEN"), None, &at(3))
+                .await
+                .unwrap_err();
+            assert_eq!(err.status(), 409, "{name}");
+            store
+                .replace("acme", "User", "u1", user("barbara"), None, &at(3))
+                .await
+                .unwrap();
+            store
+                .create("acme", "User", "u3", user("bjensen"), &at(4))
+                .await
+                .unwrap();
+            // An id that exists.
+            let err = store
+                .create("acme", "User", "u3", user("other"), &at(5))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::IdTaken { .. }), "{name}: {err}");
+            // A failed write changed nothing.
+            assert_eq!(
+                store.get("acme", "User", "u2").await.unwrap().unwrap().body["userName"],
+                "babs"
+            );
+        }
+    });
+}
+
+#[test]
+fn tenants_never_see_each_other() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            store
+                .create("acme", "User", "u1", user("a"), &at(0))
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "g1", group("G", &["u1"]), &at(0))
+                .await
+                .unwrap();
+            assert!(
+                store.get("globex", "User", "u1").await.unwrap().is_none(),
+                "{name}"
+            );
+            assert_eq!(
+                store
+                    .search("globex", "User", &Query::all())
+                    .await
+                    .unwrap()
+                    .total,
+                0
+            );
+            assert_eq!(
+                store
+                    .delete("globex", "User", "u1", None, &at(1))
+                    .await
+                    .unwrap_err()
+                    .status(),
+                404
+            );
+            assert!(store.member_ids("globex", "g1").await.unwrap().is_empty());
+            assert!(store.events("globex", 0, 10).await.unwrap().is_empty());
+            assert!(store.audit("globex", 10).await.unwrap().is_empty());
+            // A resource type is its own namespace too.
+            assert!(store.get("acme", "Group", "u1").await.unwrap().is_none());
+        }
+    });
+}
+
+#[test]
+fn membership_is_relational_and_groups_are_derived() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            for u in ["u1", "u2", "u3"] {
+                store
+                    .create("acme", "User", u, user(u), &at(0))
+                    .await
+                    .unwrap();
+            }
+            store
+                .create(
+                    "acme",
+                    "Group",
+                    "staff",
+                    group("Staff", &["u1", "u2"]),
+                    &at(1),
+                )
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "all", group("All", &[]), &at(1))
+                .await
+                .unwrap();
+            // Nested: staff is in all; all is in staff (a cycle).
+            let g = store
+                .change_members("acme", "all", &[Member::new("staff")], &[], Some(1), &at(2))
+                .await
+                .unwrap();
+            assert_eq!(g.version, 2, "{name}");
+            store
+                .change_members("acme", "staff", &[Member::new("all")], &[], None, &at(2))
+                .await
+                .unwrap();
+            let groups = store.groups_of("acme", "u1").await.unwrap();
+            let view: Vec<(&str, bool)> =
+                groups.iter().map(|g| (g.id.as_str(), g.direct)).collect();
+            assert_eq!(view, [("all", false), ("staff", true)], "{name}");
+            let u1 = store.get("acme", "User", "u1").await.unwrap().unwrap();
+            assert_eq!(
+                u1.body["groups"][1],
+                json!({"value": "staff", "display": "Staff", "type": "direct"}),
+                "{name}"
+            );
+
+            // Adding a present member and removing an absent one change nothing.
+            let before = store
+                .get("acme", "Group", "staff")
+                .await
+                .unwrap()
+                .unwrap()
+                .version;
+            let after = store
+                .change_members(
+                    "acme",
+                    "staff",
+                    &[Member::new("u1")],
+                    &["u3".into()],
+                    None,
+                    &at(3),
+                )
+                .await
+                .unwrap();
+            assert_eq!(after.version, before, "{name}");
+            assert!(store.is_member("acme", "staff", "u1").await.unwrap());
+            assert!(!store.is_member("acme", "staff", "u3").await.unwrap());
+
+            // Replace a group's members through its body.
+            store
+                .replace(
+                    "acme",
+                    "Group",
+                    "staff",
+                    group("Staff", &["u2", "u3"]),
+                    None,
+                    &at(4),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                store.member_ids("acme", "staff").await.unwrap(),
+                ["u2", "u3"],
+                "{name}"
+            );
+            let staff = store.get("acme", "Group", "staff").await.unwrap().unwrap();
+            assert_eq!(staff.body["members"].as_array().unwrap().len(), 2);
+
+            // Deleting a user removes its memberships; deleting a group removes its rows.
+            store
+                .delete("acme", "User", "u2", None, &at(5))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.member_ids("acme", "staff").await.unwrap(),
+                ["u3"],
+                "{name}"
+            );
+            store
+                .delete("acme", "Group", "staff", None, &at(6))
+                .await
+                .unwrap();
+            assert!(store.member_ids("acme", "staff").await.unwrap().is_empty());
+            assert!(
+                store.groups_of("acme", "u3").await.unwrap().is_empty(),
+                "{name}"
+            );
+            let err = store
+                .change_members("acme", "nope", &[], &[], None, &at(7))
+                .await
+                .unwrap_err();
+            assert_eq!(err.status(), 404);
+        }
+    });
+}
+
+#[test]
+fn every_change_has_an_event_and_an_audit_record() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            store
+                .create("acme", "User", "u1", user("a"), &at(0))
+                .await
+                .unwrap();
+            let mut off = user("a");
+            off.insert("active".into(), json!(false));
+            store
+                .replace("acme", "User", "u1", off, None, &at(1))
+                .await
+                .unwrap();
+            store
+                .replace("acme", "User", "u1", user("a"), None, &at(2))
+                .await
+                .unwrap();
+            let mut titled = user("a");
+            titled.insert("title".into(), json!("x"));
+            store
+                .replace("acme", "User", "u1", titled, None, &at(3))
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "g1", group("G", &["u1"]), &at(4))
+                .await
+                .unwrap();
+            store
+                .replace("acme", "Group", "g1", group("H", &["u1"]), None, &at(5))
+                .await
+                .unwrap();
+            store
+                .change_members("acme", "g1", &[], &["u1".into()], None, &at(6))
+                .await
+                .unwrap();
+            store
+                .delete("acme", "User", "u1", None, &at(7))
+                .await
+                .unwrap();
+
+            let events = store.events("acme", 0, 100).await.unwrap();
+            let kinds: Vec<(u64, EventKind, &str)> = events
+                .iter()
+                .map(|e| (e.seq, e.kind, e.resource_id.as_str()))
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    (1, EventKind::Created, "u1"),
+                    (2, EventKind::Deactivated, "u1"),
+                    (3, EventKind::Reactivated, "u1"),
+                    (4, EventKind::Updated, "u1"),
+                    (5, EventKind::Created, "g1"),
+                    (6, EventKind::MembersAdded, "g1"),
+                    (7, EventKind::Renamed, "g1"),
+                    (8, EventKind::MembersRemoved, "g1"),
+                    (9, EventKind::Deleted, "u1"),
+                ],
+                "{name}"
+            );
+            assert_eq!(events[7].data, json!({"members": ["u1"]}), "{name}");
+            assert_eq!(events[1].at, "2026-11-28T12:00:01Z");
+            // Reading from a cursor.
+            let rest = store.events("acme", 7, 100).await.unwrap();
+            assert_eq!(
+                rest.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                [8, 9],
+                "{name}"
+            );
+
+            let audit = store.audit("acme", 100).await.unwrap();
+            assert_eq!(audit.len(), 8, "{name}");
+            assert_eq!(
+                (audit[0].operation.as_str(), audit[0].resource_id.as_str()),
+                ("delete", "u1")
+            );
+            assert_eq!(audit[0].token_id.as_deref(), Some("tok-1"));
+            assert_eq!(audit[0].outcome, "ok");
+        }
+    });
+}
+
+#[test]
+fn search_filters_sorts_and_pages() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            for (i, n) in ["carol", "alice", "Bob", "dave", "eve"].iter().enumerate() {
+                let mut u = user(n);
+                if i % 2 == 0 {
+                    u.insert("title".into(), json!("Engineer"));
+                }
+                u.insert("externalId".into(), json!(format!("ext-{i}")));
+                store
+                    .create("acme", "User", &format!("u{i}"), u, &at(i as u32))
+                    .await
+                    .unwrap();
+            }
+            let ids = |page: &scimkit_store::Page| {
+                page.resources
+                    .iter()
+                    .map(|r| r.id.clone())
+                    .collect::<Vec<_>>()
+            };
+
+            let page = store
+                .search(
+                    "acme",
+                    "User",
+                    &Query::filter(r#"userName eq "BOB""#).unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (page.total, ids(&page)),
+                (1, vec!["u2".to_owned()]),
+                "{name}"
+            );
+            let page = store
+                .search(
+                    "acme",
+                    "User",
+                    &Query::filter(r#"externalId eq "ext-3""#).unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(ids(&page), ["u3"], "{name}");
+            let page = store
+                .search(
+                    "acme",
+                    "User",
+                    &Query::filter(r#"externalId eq "EXT-3""#).unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.total, 0, "{name}: externalId is caseExact");
+            let page = store
+                .search("acme", "User", &Query::filter(r#"id eq "u4""#).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(ids(&page), ["u4"], "{name}");
+            let q =
+                Query::filter(r#"title eq "engineer" and emails[value ew "example.com"]"#).unwrap();
+            let page = store.search("acme", "User", &q).await.unwrap();
+            assert_eq!(ids(&page), ["u0", "u2", "u4"], "{name}");
+            let q = Query::filter("title pr")
+                .unwrap()
+                .sorted(AttrPath::new("userName"), SortOrder::Descending);
+            assert_eq!(
+                ids(&store.search("acme", "User", &q).await.unwrap()),
+                ["u4", "u0", "u2"],
+                "{name}"
+            );
+            let q = Query::all()
+                .sorted(AttrPath::new("userName"), SortOrder::Ascending)
+                .page(2, 2);
+            let page = store.search("acme", "User", &q).await.unwrap();
+            assert_eq!(
+                (page.total, ids(&page)),
+                (5, vec!["u2".to_owned(), "u0".to_owned()]),
+                "{name}"
+            );
+            // Default order is creation order; a page past the end is empty.
+            assert_eq!(
+                ids(&store
+                    .search("acme", "User", &Query::all().page(5, 10))
+                    .await
+                    .unwrap()),
+                ["u4"]
+            );
+            assert!(
+                store
+                    .search("acme", "User", &Query::all().page(9, 10))
+                    .await
+                    .unwrap()
+                    .resources
+                    .is_empty()
+            );
+            // meta.lastModified is filterable and sortable.
+            let q = Query::filter(r#"meta.lastModified gt "2026-11-28T12:00:02Z""#).unwrap();
+            assert_eq!(
+                ids(&store.search("acme", "User", &q).await.unwrap()),
+                ["u3", "u4"],
+                "{name}"
+            );
+            // A filter that cannot be evaluated is the client's error.
+            let err = store
+                .search("acme", "User", &Query::filter("active gt true").unwrap())
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (err.status(), err.scim_type().map(|t| t.as_str())),
+                (400, Some("invalidFilter"))
+            );
+        }
+    });
+}
+
+#[test]
+fn group_search_by_member() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            store
+                .create("acme", "Group", "g1", group("Alpha", &["u1", "u2"]), &at(0))
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "g2", group("Beta", &["u2"]), &at(1))
+                .await
+                .unwrap();
+            // Entra's membership check: id eq … and members eq ….
+            let q = Query::filter(r#"id eq "g1" and members eq "u1""#).unwrap();
+            assert_eq!(
+                store.search("acme", "Group", &q).await.unwrap().total,
+                1,
+                "{name}"
+            );
+            let q = Query::filter(r#"members[value eq "u2"]"#).unwrap();
+            assert_eq!(
+                store.search("acme", "Group", &q).await.unwrap().total,
+                2,
+                "{name}"
+            );
+            let q = Query::filter(r#"displayName eq "ALPHA""#).unwrap();
+            assert_eq!(
+                store.search("acme", "Group", &q).await.unwrap().total,
+                1,
+                "{name}"
+            );
+        }
+    });
+}
+
+#[test]
+fn sqlite_persists_and_migrates_once() {
+    let dir = crate::TempDir::new("persist");
+    let path = dir.0.join("scimkit.db");
+    rt().block_on(async {
+        {
+            let store =
+                scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
+            assert_eq!(store.schema_version().await.unwrap(), 1);
+            use scimkit_store::Store as _;
+            store
+                .create("acme", "User", "u1", user("a"), &at(0))
+                .await
+                .unwrap();
+        }
+        let store =
+            scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), 1);
+        use scimkit_store::Store as _;
+        assert_eq!(
+            store.get("acme", "User", "u1").await.unwrap().unwrap().body["userName"],
+            "a"
+        );
+        assert_eq!(store.events("acme", 0, 10).await.unwrap().len(), 1);
+    });
+}
