@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    split_members, user_name_key,
+    email_keys, split_members, user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -26,6 +26,10 @@ pub struct MemoryStore {
 struct Tenant {
     resources: BTreeMap<(String, String), Stored>,
     user_names: BTreeMap<String, String>,
+    /// lowercased `emails.value` → user ids.
+    emails: BTreeMap<String, BTreeSet<String>>,
+    /// consumer → last acknowledged event.
+    acks: BTreeMap<String, u64>,
     /// group id → member id → member.
     members: BTreeMap<String, BTreeMap<String, Member>>,
     /// member id → group ids.
@@ -83,6 +87,23 @@ impl Tenant {
             resource_id: id.to_owned(),
             outcome: "ok".to_owned(),
         });
+    }
+
+    fn index_emails(&mut self, id: &str, before: &[String], after: &[String]) {
+        for k in before {
+            if let Some(ids) = self.emails.get_mut(k) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.emails.remove(k);
+                }
+            }
+        }
+        for k in after {
+            self.emails
+                .entry(k.clone())
+                .or_default()
+                .insert(id.to_owned());
+        }
     }
 
     fn check_version(stored: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
@@ -248,6 +269,7 @@ impl Store for MemoryStore {
             if let Some(k) = user_name {
                 t.user_names.insert(k, id.to_owned());
             }
+            t.index_emails(id, &[], &email_keys(rt, &stored.body));
             t.resources.insert(key, stored.clone());
             t.event(EventKind::Created, rt, id, Some(1), &ctx.now, json!({}));
             let (added, _) = t.set_members(id, members);
@@ -312,6 +334,7 @@ impl Store for MemoryStore {
             if let Some(k) = new_name {
                 t.user_names.insert(k, id.to_owned());
             }
+            t.index_emails(id, &email_keys(rt, &current.body), &email_keys(rt, &body));
             let version = current.version + 1;
             let stored = Stored {
                 version,
@@ -436,6 +459,7 @@ impl Store for MemoryStore {
             if let Some(k) = user_name_key(rt, &current.body) {
                 t.user_names.remove(&k);
             }
+            t.index_emails(id, &email_keys(rt, &current.body), &[]);
             // Its memberships, as a member and (for a group) as a group.
             let groups: Vec<String> = t.member_of.remove(id).into_iter().flatten().collect();
             for g in &groups {
@@ -484,6 +508,14 @@ impl Store for MemoryStore {
                     .and_then(|id| t.resources.get(&(rt.to_owned(), id.clone())))
                     .map(pick)
                     .into_iter()
+                    .collect(),
+                Some(Lookup::Email(email)) if rt == "User" => t
+                    .emails
+                    .get(&email)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| t.resources.get(&(rt.to_owned(), id.clone())))
+                    .map(pick)
                     .collect(),
                 _ => t
                     .resources
@@ -542,5 +574,17 @@ impl Store for MemoryStore {
         Ok(self.with(tenant, |t| {
             t.audit.iter().rev().take(limit).cloned().collect()
         }))
+    }
+
+    async fn ack(&self, tenant: &str, consumer: &str, seq: u64) -> Result<(), StoreError> {
+        self.with(tenant, |t| {
+            let slot = t.acks.entry(consumer.to_owned()).or_insert(0);
+            *slot = (*slot).max(seq);
+        });
+        Ok(())
+    }
+
+    async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError> {
+        Ok(self.with(tenant, |t| t.acks.get(consumer).copied().unwrap_or(0)))
     }
 }

@@ -352,6 +352,31 @@ pub trait Store: Send + Sync {
 
     /// The tenant's audit records, newest first, at most `limit`.
     async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Records that `consumer` has processed the tenant's events up to `seq` (an ack never
+    /// moves backwards).
+    async fn ack(&self, tenant: &str, consumer: &str, seq: u64) -> Result<(), StoreError>;
+
+    /// The last `seq` that `consumer` acknowledged (0: none): where it resumes reading.
+    async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError>;
+}
+
+/// The lowercased `emails.value`s of a User body, kept in an index by the backends.
+pub(crate) fn email_keys(resource_type: &str, body: &Map<String, Value>) -> Vec<String> {
+    if resource_type != "User" {
+        return Vec::new();
+    }
+    let mut keys: Vec<String> = body
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+        .map(str::to_lowercase)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// The events a change from `before` to `after` raises (shared by the backends).

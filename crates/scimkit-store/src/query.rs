@@ -67,6 +67,8 @@ pub(crate) enum Lookup {
     ExternalId(String),
     /// `displayName eq "…"` (case-insensitive).
     DisplayName(String),
+    /// `emails.value eq "…"`, `emails eq "…"` or `emails[value eq "…"]` (case-insensitive).
+    Email(String),
 }
 
 impl Lookup {
@@ -93,8 +95,39 @@ impl Lookup {
                     Some(Self::ExternalId(v.to_string()))
                 } else if name.eq_ignore_ascii_case("displayName") {
                     Some(Self::DisplayName(v.as_str().to_lowercase()))
+                } else if name.eq_ignore_ascii_case("emails") && path.urn.is_none() {
+                    // A multi-valued complex attribute compares its `value`.
+                    Some(Self::Email(v.as_str().to_lowercase()))
                 } else {
                     None
+                }
+            }
+            Filter::Attr(AttrExpr::Compare(path, CompareOp::Eq, CompValue::Str(v)))
+                if path.urn.is_none()
+                    && path.name.eq_ignore_ascii_case("emails")
+                    && path
+                        .sub_attr
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("value")) =>
+            {
+                Some(Self::Email(v.as_str().to_lowercase()))
+            }
+            Filter::ValuePath(vp)
+                if vp.attr.urn.is_none() && vp.attr.name.eq_ignore_ascii_case("emails") =>
+            {
+                let inner = |f: &Filter| match f {
+                    Filter::Attr(AttrExpr::Compare(p, CompareOp::Eq, CompValue::Str(v)))
+                        if p.urn.is_none()
+                            && p.sub_attr.is_none()
+                            && p.name.eq_ignore_ascii_case("value") =>
+                    {
+                        Some(Self::Email(v.as_str().to_lowercase()))
+                    }
+                    _ => None,
+                };
+                match vp.filter.as_ref() {
+                    Filter::And(operands) => operands.iter().find_map(inner),
+                    other => inner(other),
                 }
             }
             Filter::And(operands) => operands.iter().find_map(Self::of),

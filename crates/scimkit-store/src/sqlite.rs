@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    split_members, user_name_key,
+    email_keys, split_members, user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -43,6 +43,14 @@ const MIGRATIONS: &[&str] = &[
         tenant TEXT NOT NULL, at TEXT NOT NULL, token_id TEXT, operation TEXT NOT NULL,
         type TEXT NOT NULL, resource_id TEXT NOT NULL, outcome TEXT NOT NULL);
      CREATE INDEX audit_by_tenant ON audit (tenant);",
+    // 2: the emails.value index, and event consumers' acknowledgements.
+    "CREATE TABLE emails (
+        tenant TEXT NOT NULL, id TEXT NOT NULL, email TEXT NOT NULL,
+        PRIMARY KEY (tenant, email, id)) WITHOUT ROWID;
+     CREATE INDEX emails_by_user ON emails (tenant, id);
+     CREATE TABLE consumers (
+        tenant TEXT NOT NULL, consumer TEXT NOT NULL, acked INTEGER NOT NULL,
+        PRIMARY KEY (tenant, consumer)) WITHOUT ROWID;",
 ];
 
 /// Resources in a SQLite database file.
@@ -128,6 +136,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     {
         let tx = conn.transaction().map_err(StoreError::backend)?;
         tx.execute_batch(sql).map_err(StoreError::backend)?;
+        if i == 1 {
+            backfill_emails(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
             .map_err(StoreError::backend)?;
         tx.commit().map_err(StoreError::backend)?;
@@ -241,6 +252,32 @@ fn audit(
         params![tenant, ctx.now, ctx.token_id, operation, rt, id],
     )
     .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// Rewrites a user's rows in the emails index.
+fn index_emails(
+    tx: &Connection,
+    tenant: &str,
+    rt: &str,
+    id: &str,
+    body: Option<&Map<String, Value>>,
+) -> Result<(), StoreError> {
+    if rt != "User" {
+        return Ok(());
+    }
+    tx.prepare_cached("DELETE FROM emails WHERE tenant = ?1 AND id = ?2")
+        .and_then(|mut s| s.execute(params![tenant, id]))
+        .map_err(StoreError::backend)?;
+    if let Some(body) = body {
+        let mut ins = tx
+            .prepare_cached("INSERT OR IGNORE INTO emails (tenant, id, email) VALUES (?1, ?2, ?3)")
+            .map_err(StoreError::backend)?;
+        for email in email_keys(rt, body) {
+            ins.execute(params![tenant, id, email])
+                .map_err(StoreError::backend)?;
+        }
+    }
     Ok(())
 }
 
@@ -384,6 +421,7 @@ impl Store for SqliteStore {
                 params![tenant, rt, id, ctx.now, user_name, external_id, display, text],
             )
             .map_err(|e| write_error(e, &rt, &id, &body))?;
+            index_emails(tx, &tenant, &rt, &id, Some(&body))?;
             event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::Created, Some(1), &json!({}))?;
             if !members.is_empty() {
                 apply_members(tx, &tenant, &id, &members, &[])?;
@@ -461,6 +499,7 @@ impl Store for SqliteStore {
                 });
             }
             apply_members(tx, &tenant, &id, &added, &removed)?;
+            index_emails(tx, &tenant, &rt, &id, Some(&body))?;
             for (kind, data) in events {
                 event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, kind, Some(version), &data)?;
             }
@@ -564,6 +603,7 @@ impl Store for SqliteStore {
                 params![tenant, id],
             )
             .map_err(StoreError::backend)?;
+            index_emails(tx, &tenant, &rt, &id, None)?;
             event(
                 tx,
                 &About {
@@ -591,6 +631,7 @@ impl Store for SqliteStore {
                 Some(Lookup::UserName(v)) => (" AND user_name = ?3", Some(v)),
                 Some(Lookup::ExternalId(v)) => (" AND external_id = ?3", Some(v)),
                 Some(Lookup::DisplayName(v)) => (" AND display_name = ?3", Some(v)),
+                Some(Lookup::Email(v)) => (" AND id IN (SELECT id FROM emails WHERE tenant = ?1 AND email = ?3)", Some(v)),
                 None => ("", None),
             };
             let sql = format!("SELECT id, version, created, modified, body FROM resources WHERE tenant = ?1 AND type = ?2{clause}");
@@ -708,6 +749,36 @@ impl Store for SqliteStore {
                 })
                 .map_err(StoreError::backend)?;
             rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn ack(&self, tenant: &str, consumer: &str, seq: u64) -> Result<(), StoreError> {
+        let (tenant, consumer) = (owned(tenant), owned(consumer));
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO consumers (tenant, consumer, acked) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, consumer) DO UPDATE SET acked = max(acked, excluded.acked)",
+                params![tenant, consumer, seq as i64],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError> {
+        let (tenant, consumer) = (owned(tenant), owned(consumer));
+        self.run(move |c| {
+            let acked: Option<i64> = c
+                .query_row(
+                    "SELECT acked FROM consumers WHERE tenant = ?1 AND consumer = ?2",
+                    params![tenant, consumer],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            Ok(acked.map_or(0, |a| a as u64))
         })
         .await
     }

@@ -578,7 +578,7 @@ fn sqlite_persists_and_migrates_once() {
         {
             let store =
                 scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-            assert_eq!(store.schema_version().await.unwrap(), 1);
+            assert_eq!(store.schema_version().await.unwrap(), 2);
             use scimkit_store::Store as _;
             store
                 .create("acme", "User", "u1", user("a"), &at(0))
@@ -587,12 +587,159 @@ fn sqlite_persists_and_migrates_once() {
         }
         let store =
             scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 1);
+        assert_eq!(store.schema_version().await.unwrap(), 2);
         use scimkit_store::Store as _;
         assert_eq!(
             store.get("acme", "User", "u1").await.unwrap().unwrap().body["userName"],
             "a"
         );
         assert_eq!(store.events("acme", 0, 10).await.unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn email_lookups_use_the_index_and_follow_changes() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            store
+                .create("acme", "User", "u1", user("bjensen"), &at(0))
+                .await
+                .unwrap();
+            store
+                .create("acme", "User", "u2", user("babs"), &at(1))
+                .await
+                .unwrap();
+            for filter in [
+                r#"emails.value eq "BJENSEN@example.com""#,
+                r#"emails eq "bjensen@example.com""#,
+                r#"emails[type eq "work" and value eq "bjensen@example.com"]"#,
+                r#"emails[value eq "bjensen@example.com"] and userName pr"#,
+            ] {
+                let page = store
+                    .search("acme", "User", &Query::filter(filter).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    page.resources
+                        .iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>(),
+                    ["u1"],
+                    "{name}: {filter}"
+                );
+            }
+            // The index follows replace and delete.
+            let mut moved = user("bjensen");
+            moved.insert("emails".into(), json!([{"value": "new@example.com"}]));
+            store
+                .replace("acme", "User", "u1", moved, None, &at(2))
+                .await
+                .unwrap();
+            let q = Query::filter(r#"emails.value eq "bjensen@example.com""#).unwrap();
+            assert_eq!(
+                store.search("acme", "User", &q).await.unwrap().total,
+                0,
+                "{name}"
+            );
+            let q = Query::filter(r#"emails.value eq "new@example.com""#).unwrap();
+            assert_eq!(
+                store.search("acme", "User", &q).await.unwrap().total,
+                1,
+                "{name}"
+            );
+            store
+                .delete("acme", "User", "u1", None, &at(3))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.search("acme", "User", &q).await.unwrap().total,
+                0,
+                "{name}"
+            );
+            // Another tenant's emails are not found.
+            let q = Query::filter(r#"emails.value eq "babs@example.com""#).unwrap();
+            assert_eq!(
+                store.search("globex", "User", &q).await.unwrap().total,
+                0,
+                "{name}"
+            );
+        }
+    });
+}
+
+#[test]
+fn consumers_ack_events_and_resume() {
+    rt().block_on(async {
+        for (name, store, _dir) in backends() {
+            for i in 0..3 {
+                store
+                    .create(
+                        "acme",
+                        "User",
+                        &format!("u{i}"),
+                        user(&format!("n{i}")),
+                        &at(i),
+                    )
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(store.acked("acme", "app").await.unwrap(), 0, "{name}");
+            store.ack("acme", "app", 2).await.unwrap();
+            store.ack("acme", "app", 1).await.unwrap(); // never backwards
+            let from = store.acked("acme", "app").await.unwrap();
+            assert_eq!(from, 2, "{name}");
+            let rest = store.events("acme", from, 10).await.unwrap();
+            assert_eq!(
+                rest.iter()
+                    .map(|e| e.resource_id.as_str())
+                    .collect::<Vec<_>>(),
+                ["u2"],
+                "{name}"
+            );
+            assert_eq!(store.acked("acme", "other").await.unwrap(), 0);
+            assert_eq!(store.acked("globex", "app").await.unwrap(), 0);
+        }
+    });
+}
+
+#[test]
+fn sqlite_migration_2_backfills_the_email_index() {
+    let dir = crate::TempDir::new("migrate");
+    let path = dir.0.join("v1.db");
+    {
+        // A database at schema version 1 with a user in it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE resources (tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+               created TEXT NOT NULL, modified TEXT NOT NULL, user_name TEXT, external_id TEXT, display_name TEXT,
+               body TEXT NOT NULL, PRIMARY KEY (tenant, type, id)) WITHOUT ROWID;
+             CREATE UNIQUE INDEX resources_user_name ON resources (tenant, user_name) WHERE user_name IS NOT NULL;
+             CREATE INDEX resources_external_id ON resources (tenant, type, external_id);
+             CREATE INDEX resources_display_name ON resources (tenant, type, display_name);
+             CREATE TABLE members (tenant TEXT NOT NULL, group_id TEXT NOT NULL, member_id TEXT NOT NULL, kind TEXT,
+               display TEXT, PRIMARY KEY (tenant, group_id, member_id)) WITHOUT ROWID;
+             CREATE INDEX members_by_member ON members (tenant, member_id, group_id);
+             CREATE TABLE events (tenant TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL,
+               resource_id TEXT NOT NULL, version INTEGER, at TEXT NOT NULL, data TEXT NOT NULL,
+               PRIMARY KEY (tenant, seq)) WITHOUT ROWID;
+             CREATE TABLE audit (tenant TEXT NOT NULL, at TEXT NOT NULL, token_id TEXT, operation TEXT NOT NULL,
+               type TEXT NOT NULL, resource_id TEXT NOT NULL, outcome TEXT NOT NULL);
+             CREATE INDEX audit_by_tenant ON audit (tenant);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO resources VALUES ('acme', 'User', 'u1', 1, 't', 't', 'bjensen', NULL, NULL, ?1)",
+            [json!({"schemas": [USER], "userName": "bjensen", "emails": [{"value": "BJ@Example.com"}]}).to_string()],
+        )
+        .unwrap();
+    }
+    rt().block_on(async {
+        use scimkit_store::Store as _;
+        let store =
+            scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), 2);
+        let q = Query::filter(r#"emails.value eq "bj@example.com""#).unwrap();
+        assert_eq!(store.search("acme", "User", &q).await.unwrap().total, 1);
     });
 }
