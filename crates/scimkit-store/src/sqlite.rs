@@ -146,6 +146,26 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Migration 2: index the emails of the users already stored (lowercased in Rust, as the
+/// writes and the evaluator do, not with SQL's ASCII-only `lower`).
+fn backfill_emails(tx: &Connection) -> Result<(), StoreError> {
+    let users: Vec<(String, String, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT tenant, id, body FROM resources WHERE type = 'User'")
+            .map_err(StoreError::backend)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(StoreError::backend)?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::backend)?
+    };
+    for (tenant, id, body) in users {
+        let body: Map<String, Value> = serde_json::from_str(&body).map_err(StoreError::backend)?;
+        index_emails(tx, &tenant, "User", &id, Some(&body))?;
+    }
+    Ok(())
+}
+
 fn indexed(
     rt: &str,
     body: &Map<String, Value>,
