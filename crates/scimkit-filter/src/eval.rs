@@ -166,6 +166,20 @@ impl Filter {
         .eval(self, Scope::Resource(resource))
     }
 
+    /// Checks, without any resource, that every comparison in the filter fits its
+    /// attribute's type (and, with `options.strict`, that every attribute exists): the errors
+    /// [`Filter::matches_with`] would raise on some resource, raised for all of them. A store
+    /// calls this before searching, so an ill-typed filter fails the same way whether or not
+    /// an index narrowed the candidates, and on an empty directory too.
+    pub fn check(&self, bound: &Bound<'_>, options: EvalOptions) -> Result<(), EvalError> {
+        let empty = Map::new();
+        Evaluator {
+            bound: Some(bound),
+            options,
+        }
+        .check(self, Scope::Resource(&empty))
+    }
+
     /// Whether one value of the complex attribute `attr` matches, as inside `attr[…]`: the
     /// filter's paths name `attr`'s sub-attributes. This is how a PATCH engine selects the
     /// values a `members[value eq "…"]` path targets.
@@ -223,6 +237,37 @@ impl<'a, 'r> Evaluator<'a, 'r> {
                     }
                 }
                 Ok(false)
+            }
+        }
+    }
+
+    fn check<'v>(&self, filter: &Filter, scope: Scope<'v, 'r>) -> Result<(), EvalError> {
+        match filter {
+            Filter::Attr(AttrExpr::Present(path)) => self.read(path, scope, true).map(drop),
+            Filter::Attr(AttrExpr::Compare(path, op, value)) => {
+                if let Some(reading) = self.read(path, scope, false)? {
+                    Comparison::new(path, reading.def, *op, value)?;
+                }
+                Ok(())
+            }
+            Filter::Not(inner) => self.check(inner, scope),
+            Filter::And(ops) | Filter::Or(ops) => {
+                ops.iter().try_for_each(|op| self.check(op, scope))
+            }
+            Filter::ValuePath(vp) => {
+                let Some(reading) = self.read(&vp.attr, scope, true)? else {
+                    return Ok(());
+                };
+                if reading.def.kind != AttributeType::Complex {
+                    return Err(EvalError::InvalidComparison {
+                        path: vp.attr.to_string(),
+                        detail: format!(
+                            "a value filter `[…]` applies to complex attributes; this one is a {}",
+                            reading.def.kind
+                        ),
+                    });
+                }
+                self.check(&vp.filter, Scope::Element(reading.def, &Value::Null))
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Storage for SCIM resources: the async [`Store`] trait that the server uses, with an
 //! in-memory backend ([`MemoryStore`], for tests and embedding) and the default embedded
-//! backend, SQLite ([`SqliteStore`]: one local file, WAL, no setup).
+//! backend, SQLite ([`SqliteStore`]: one local file, WAL, no setup), and PostgreSQL
+//! ([`PgStore`]) for deployments where several instances share one database.
 //!
 //! Every call is scoped to a tenant; nothing crosses tenants. Each resource has an integer
 //! version (its ETag is `W/"<version>"`); conditional writes compare and set the version inside
@@ -55,11 +56,13 @@
 mod error;
 mod memory;
 mod model;
+mod postgres;
 mod query;
 mod sqlite;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use model::{AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored};
+pub use postgres::PgStore;
 pub use query::Query;
 pub use sqlite::SqliteStore;

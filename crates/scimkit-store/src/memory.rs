@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    email_keys, split_members, user_name_key,
+    dedupe_members, email_keys, split_members, user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -393,11 +393,13 @@ impl Store for MemoryStore {
             Tenant::check_version(&current, if_version)?;
             let table = t.members.get(group_id);
             let present = |id: &str| table.is_some_and(|m| m.contains_key(id));
-            let added: Vec<Member> = added
-                .iter()
-                .filter(|m| !present(&m.value))
-                .cloned()
-                .collect();
+            let added: Vec<Member> = dedupe_members(
+                added
+                    .iter()
+                    .filter(|m| !present(&m.value))
+                    .cloned()
+                    .collect(),
+            );
             let removed: Vec<String> = removed.iter().filter(|id| present(id)).cloned().collect();
             if added.is_empty() && removed.is_empty() {
                 return Ok(current);

@@ -440,5 +440,14 @@ pub(crate) fn split_members(
         Some(Value::Array(items)) => items.iter().filter_map(Member::from_json).collect(),
         _ => Vec::new(),
     };
-    (body, members)
+    (body, dedupe_members(members))
+}
+
+/// One entry per member id, the first one sent.
+pub(crate) fn dedupe_members(members: Vec<Member>) -> Vec<Member> {
+    let mut seen = std::collections::BTreeSet::new();
+    members
+        .into_iter()
+        .filter(|m| seen.insert(m.value.clone()))
+        .collect()
 }

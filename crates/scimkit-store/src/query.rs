@@ -155,6 +155,10 @@ pub(crate) fn finish(
     query: &Query,
     bound: &Bound<'_>,
 ) -> Result<Page, StoreError> {
+    if let Some(f) = &query.filter {
+        f.check(bound, scimkit_filter::EvalOptions::default())
+            .map_err(|e| StoreError::Filter(e.to_string()))?;
+    }
     let mut matched = Vec::with_capacity(candidates.len());
     for c in candidates {
         let keep = match &query.filter {

@@ -74,8 +74,12 @@ impl SqliteStore {
     }
 
     fn setup(mut conn: Connection, registry: Registry) -> Result<Self, StoreError> {
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+        conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(StoreError::backend)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(StoreError::backend)?;
         migrate(&mut conn)?;
         Ok(Self {
             registry: Arc::new(registry),
@@ -126,15 +130,19 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let applied: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(StoreError::backend)?;
-    for (i, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(applied).unwrap_or(0))
-    {
-        let tx = conn.transaction().map_err(StoreError::backend)?;
+    // Each migration in an IMMEDIATE transaction that reads the version inside it: of several
+    // processes opening a new file at once, one applies each migration and the others see
+    // it applied.
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::backend)?;
+        let applied: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(StoreError::backend)?;
+        if usize::try_from(applied).unwrap_or(0) > i {
+            continue;
+        }
         tx.execute_batch(sql).map_err(StoreError::backend)?;
         if i == 1 {
             backfill_emails(&tx)?;

@@ -5,7 +5,7 @@ use scimkit_schema::messages::SortOrder;
 use scimkit_store::{Ctx, EventKind, Member, Query, StoreError};
 use serde_json::{Map, Value, json};
 
-use crate::backends;
+use crate::all_backends;
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -46,7 +46,7 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn create_get_replace_delete_with_versions() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             let created = store
                 .create("acme", "User", "u1", user("bjensen"), &at(0))
                 .await
@@ -126,7 +126,7 @@ fn create_get_replace_delete_with_versions() {
 #[test]
 fn user_name_is_unique_per_tenant_case_insensitively() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             store
                 .create("acme", "User", "u1", user("bjensen"), &at(0))
                 .await
@@ -184,7 +184,7 @@ fn user_name_is_unique_per_tenant_case_insensitively() {
 #[test]
 fn tenants_never_see_each_other() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             store
                 .create("acme", "User", "u1", user("a"), &at(0))
                 .await
@@ -225,7 +225,7 @@ fn tenants_never_see_each_other() {
 #[test]
 fn membership_is_relational_and_groups_are_derived() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             for u in ["u1", "u2", "u3"] {
                 store
                     .create("acme", "User", u, user(u), &at(0))
@@ -340,7 +340,7 @@ fn membership_is_relational_and_groups_are_derived() {
 #[test]
 fn every_change_has_an_event_and_an_audit_record() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             store
                 .create("acme", "User", "u1", user("a"), &at(0))
                 .await
@@ -423,7 +423,7 @@ fn every_change_has_an_event_and_an_audit_record() {
 #[test]
 fn search_filters_sorts_and_pages() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             for (i, n) in ["carol", "alice", "Bob", "dave", "eve"].iter().enumerate() {
                 let mut u = user(n);
                 if i % 2 == 0 {
@@ -538,7 +538,7 @@ fn search_filters_sorts_and_pages() {
 #[test]
 fn group_search_by_member() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             store
                 .create("acme", "Group", "g1", group("Alpha", &["u1", "u2"]), &at(0))
                 .await
@@ -600,7 +600,7 @@ fn sqlite_persists_and_migrates_once() {
 #[test]
 fn email_lookups_use_the_index_and_follow_changes() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             store
                 .create("acme", "User", "u1", user("bjensen"), &at(0))
                 .await
@@ -670,7 +670,7 @@ fn email_lookups_use_the_index_and_follow_changes() {
 #[test]
 fn consumers_ack_events_and_resume() {
     rt().block_on(async {
-        for (name, store, _dir) in backends() {
+        for (name, store, _dir) in all_backends().await {
             for i in 0..3 {
                 store
                     .create(

@@ -1,0 +1,896 @@
+//! The PostgreSQL backend: for deployments where several stateless `scimkit` instances share
+//! one database.
+//!
+//! Every change is one transaction that locks the resource's row (`SELECT … FOR UPDATE`), so
+//! conditional writes are compare-and-set across instances; `userName` uniqueness is a unique
+//! index on its lowercased value; the outbox numbers events per tenant through a counter row,
+//! which orders concurrent writers. Migrations run under an advisory lock, so instances
+//! starting together apply each one once.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use scimkit_schema::Registry;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::error::StoreError;
+use crate::model::{
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
+    email_keys, split_members, user_name_key,
+};
+use crate::query::{self, Lookup, Query};
+
+/// The schema, one migration per entry; the `scimkit_migrations` table records them.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE resources (
+        tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
+        version BIGINT NOT NULL, created TEXT NOT NULL, modified TEXT NOT NULL,
+        user_name TEXT, external_id TEXT, display_name TEXT, body TEXT NOT NULL,
+        PRIMARY KEY (tenant, type, id));
+     CREATE UNIQUE INDEX resources_user_name ON resources (tenant, user_name) WHERE user_name IS NOT NULL;
+     CREATE INDEX resources_external_id ON resources (tenant, type, external_id);
+     CREATE INDEX resources_display_name ON resources (tenant, type, display_name);
+     CREATE TABLE members (
+        tenant TEXT NOT NULL, group_id TEXT NOT NULL, member_id TEXT NOT NULL, kind TEXT, display TEXT,
+        PRIMARY KEY (tenant, group_id, member_id));
+     CREATE INDEX members_by_member ON members (tenant, member_id, group_id);
+     CREATE TABLE outbox_seq (tenant TEXT PRIMARY KEY, seq BIGINT NOT NULL);
+     CREATE TABLE events (
+        tenant TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL,
+        resource_id TEXT NOT NULL, version BIGINT, at TEXT NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq));
+     CREATE TABLE audit (
+        n BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, at TEXT NOT NULL, token_id TEXT, operation TEXT NOT NULL,
+        type TEXT NOT NULL, resource_id TEXT NOT NULL, outcome TEXT NOT NULL);
+     CREATE INDEX audit_by_tenant ON audit (tenant, n);
+     CREATE TABLE emails (
+        tenant TEXT NOT NULL, id TEXT NOT NULL, email TEXT NOT NULL,
+        PRIMARY KEY (tenant, email, id));
+     CREATE INDEX emails_by_user ON emails (tenant, id);
+     CREATE TABLE consumers (
+        tenant TEXT NOT NULL, consumer TEXT NOT NULL, acked BIGINT NOT NULL,
+        PRIMARY KEY (tenant, consumer));",
+];
+
+/// Resources in a PostgreSQL database, through a connection pool.
+#[derive(Clone)]
+pub struct PgStore {
+    registry: Arc<Registry>,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+fn pg(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::backend(e)
+}
+
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`), with the store's tables in
+    /// `schema` (created if missing; `public` when `None`), and applies pending migrations.
+    pub async fn connect(
+        url: &str,
+        schema: Option<&str>,
+        registry: Registry,
+    ) -> Result<Self, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(pg)?;
+        if let Some(schema) = schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::Filter(format!(
+                    "invalid schema name `{schema}`"
+                )));
+            }
+            // Create the schema with a plain connection first.
+            let (client, conn) = config.connect(NoTls).await.map_err(pg)?;
+            let task = tokio::spawn(conn);
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .map_err(pg)?;
+            drop(client);
+            let _ = task.await;
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager).max_size(16).build().map_err(pg)?;
+        let store = Self {
+            registry: Arc::new(registry),
+            pool,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        // One migrator at a time across instances.
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7463220981); CREATE TABLE IF NOT EXISTS scimkit_migrations (version INT PRIMARY KEY)")
+            .await
+            .map_err(pg)?;
+        let applied: i64 = tx
+            .query_one("SELECT COUNT(*) FROM scimkit_migrations", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(applied).unwrap_or(0))
+        {
+            tx.batch_execute(sql).await.map_err(pg)?;
+            tx.execute(
+                "INSERT INTO scimkit_migrations (version) VALUES ($1)",
+                &[&(i as i32 + 1)],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    /// The number of migrations applied.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        Ok(client
+            .query_one("SELECT COUNT(*) FROM scimkit_migrations", &[])
+            .await
+            .map_err(pg)?
+            .get(0))
+    }
+}
+
+fn write_error(
+    e: tokio_postgres::Error,
+    rt: &str,
+    id: &str,
+    body: &Map<String, Value>,
+) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        let constraint = e
+            .as_db_error()
+            .and_then(|d| d.constraint())
+            .unwrap_or_default()
+            .to_owned();
+        if constraint.contains("user_name") {
+            return StoreError::Uniqueness {
+                attribute: "userName".into(),
+                value: body
+                    .get("userName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
+        }
+        return StoreError::IdTaken {
+            resource_type: rt.to_owned(),
+            id: id.to_owned(),
+        };
+    }
+    pg(e)
+}
+
+fn indexed(
+    rt: &str,
+    body: &Map<String, Value>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let external_id = body
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let display = body
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
+    (user_name_key(rt, body), external_id, display)
+}
+
+fn stored(rt: &str, row: &tokio_postgres::Row) -> Result<Stored, StoreError> {
+    let body: String = row.get("body");
+    Ok(Stored {
+        resource_type: rt.to_owned(),
+        id: row.get("id"),
+        version: u64::try_from(row.get::<_, i64>("version")).unwrap_or(0),
+        created: row.get("created"),
+        last_modified: row.get("modified"),
+        body: serde_json::from_str(&body).map_err(pg)?,
+    })
+}
+
+async fn load<C: GenericClient>(
+    c: &C,
+    tenant: &str,
+    rt: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<Stored>, StoreError> {
+    let sql = if lock {
+        "SELECT id, version, created, modified, body FROM resources WHERE tenant = $1 AND type = $2 AND id = $3 FOR UPDATE"
+    } else {
+        "SELECT id, version, created, modified, body FROM resources WHERE tenant = $1 AND type = $2 AND id = $3"
+    };
+    c.query_opt(sql, &[&tenant, &rt, &id])
+        .await
+        .map_err(pg)?
+        .map(|r| stored(rt, &r))
+        .transpose()
+}
+
+struct About<'a> {
+    tenant: &'a str,
+    rt: &'a str,
+    id: &'a str,
+    at: &'a str,
+}
+
+async fn event(
+    tx: &Tx<'_>,
+    about: &About<'_>,
+    kind: EventKind,
+    version: Option<u64>,
+    data: &Value,
+) -> Result<(), StoreError> {
+    let seq: i64 = tx
+        .query_one(
+            "INSERT INTO outbox_seq (tenant, seq) VALUES ($1, 1)
+             ON CONFLICT (tenant) DO UPDATE SET seq = outbox_seq.seq + 1 RETURNING seq",
+            &[&about.tenant],
+        )
+        .await
+        .map_err(pg)?
+        .get(0);
+    let version = version.map(|v| v as i64);
+    tx.execute(
+        "INSERT INTO events (tenant, seq, kind, type, resource_id, version, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[&about.tenant, &seq, &kind.as_str(), &about.rt, &about.id, &version, &about.at, &data.to_string()],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+async fn audit(
+    tx: &Tx<'_>,
+    tenant: &str,
+    ctx: &Ctx,
+    operation: &str,
+    rt: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (tenant, at, token_id, operation, type, resource_id, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'ok')",
+        &[&tenant, &ctx.now, &ctx.token_id, &operation, &rt, &id],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+fn check_version(current: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
+    match if_version {
+        Some(expected) if expected != current.version => Err(StoreError::VersionMismatch {
+            expected,
+            current: current.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn member_rows<C: GenericClient>(
+    c: &C,
+    tenant: &str,
+    group: &str,
+) -> Result<Vec<Member>, StoreError> {
+    let rows = c
+        .query(
+            "SELECT member_id, kind, display FROM members WHERE tenant = $1 AND group_id = $2 ORDER BY member_id",
+            &[&tenant, &group],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(rows
+        .iter()
+        .map(|r| Member {
+            value: r.get(0),
+            kind: r.get(1),
+            display: r.get(2),
+        })
+        .collect())
+}
+
+async fn is_member<C: GenericClient>(
+    c: &C,
+    tenant: &str,
+    group: &str,
+    member: &str,
+) -> Result<bool, StoreError> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM members WHERE tenant = $1 AND group_id = $2 AND member_id = $3",
+        &[&tenant, &group, &member],
+    )
+    .await
+    .map_err(pg)?
+    .is_some())
+}
+
+async fn apply_members(
+    tx: &Tx<'_>,
+    tenant: &str,
+    group: &str,
+    added: &[Member],
+    removed: &[String],
+) -> Result<(), StoreError> {
+    if !removed.is_empty() {
+        tx.execute(
+            "DELETE FROM members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3)",
+            &[&tenant, &group, &removed],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    if !added.is_empty() {
+        let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
+        let kinds: Vec<Option<&str>> = added.iter().map(|m| m.kind.as_deref()).collect();
+        let displays: Vec<Option<&str>> = added.iter().map(|m| m.display.as_deref()).collect();
+        tx.execute(
+            "INSERT INTO members (tenant, group_id, member_id, kind, display)
+             SELECT $1, $2, m, k, d FROM unnest($3::text[], $4::text[], $5::text[]) AS u(m, k, d)
+             ON CONFLICT DO NOTHING",
+            &[&tenant, &group, &ids, &kinds, &displays],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    Ok(())
+}
+
+async fn index_emails(
+    tx: &Tx<'_>,
+    tenant: &str,
+    rt: &str,
+    id: &str,
+    body: Option<&Map<String, Value>>,
+) -> Result<(), StoreError> {
+    if rt != "User" {
+        return Ok(());
+    }
+    tx.execute(
+        "DELETE FROM emails WHERE tenant = $1 AND id = $2",
+        &[&tenant, &id],
+    )
+    .await
+    .map_err(pg)?;
+    if let Some(body) = body {
+        let emails = email_keys(rt, body);
+        if !emails.is_empty() {
+            tx.execute(
+                "INSERT INTO emails (tenant, id, email) SELECT $1, $2, e FROM unnest($3::text[]) AS e ON CONFLICT DO NOTHING",
+                &[&tenant, &id, &emails],
+            )
+            .await
+            .map_err(pg)?;
+        }
+    }
+    Ok(())
+}
+
+async fn groups_of<C: GenericClient>(
+    c: &C,
+    tenant: &str,
+    id: &str,
+) -> Result<Vec<GroupRef>, StoreError> {
+    // Direct groups at depth 1, then the groups those are in; UNION ends cycles.
+    let rows = c
+        .query(
+            "WITH RECURSIVE up(group_id, depth) AS (
+                SELECT group_id, 1 FROM members WHERE tenant = $1 AND member_id = $2
+                UNION
+                SELECT m.group_id, up.depth + 1 FROM members m JOIN up ON m.member_id = up.group_id
+                WHERE m.tenant = $1 AND up.depth < 64
+             )
+             SELECT u.group_id, MIN(u.depth) AS depth, r.display
+             FROM up u LEFT JOIN LATERAL (
+                SELECT body::json->>'displayName' AS display FROM resources
+                WHERE tenant = $1 AND type = 'Group' AND id = u.group_id
+             ) r ON TRUE
+             GROUP BY u.group_id, r.display",
+            &[&tenant, &id],
+        )
+        .await
+        .map_err(pg)?;
+    let mut out: Vec<GroupRef> = rows
+        .iter()
+        .map(|r| GroupRef {
+            id: r.get(0),
+            display: r.get(2),
+            direct: r.get::<_, i32>(1) == 1,
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+async fn assemble<C: GenericClient>(
+    c: &C,
+    tenant: &str,
+    mut s: Stored,
+) -> Result<Stored, StoreError> {
+    if s.resource_type == "Group" {
+        let members: Vec<Value> = member_rows(c, tenant, &s.id)
+            .await?
+            .iter()
+            .map(Member::to_json)
+            .collect();
+        if !members.is_empty() {
+            s.body.insert("members".into(), Value::Array(members));
+        }
+    }
+    if s.resource_type == "User" {
+        let groups: Vec<Value> = groups_of(c, tenant, &s.id)
+            .await?
+            .iter()
+            .map(GroupRef::to_json)
+            .collect();
+        if !groups.is_empty() {
+            s.body.insert("groups".into(), Value::Array(groups));
+        }
+    }
+    Ok(s)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        body: Map<String, Value>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let (user_name, external_id, display) = indexed(rt, &body);
+        let (body, members) = split_members(rt, body);
+        let text = Value::Object(body.clone()).to_string();
+        tx.execute(
+            "INSERT INTO resources (tenant, type, id, version, created, modified, user_name, external_id, display_name, body)
+             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8)",
+            &[&tenant, &rt, &id, &ctx.now, &user_name, &external_id, &display, &text],
+        )
+        .await
+        .map_err(|e| write_error(e, rt, id, &body))?;
+        index_emails(&tx, tenant, rt, id, Some(&body)).await?;
+        let about = About {
+            tenant,
+            rt,
+            id,
+            at: &ctx.now,
+        };
+        event(&tx, &about, EventKind::Created, Some(1), &json!({})).await?;
+        if !members.is_empty() {
+            apply_members(&tx, tenant, id, &members, &[]).await?;
+            let ids: Vec<&str> = members.iter().map(|m| m.value.as_str()).collect();
+            event(
+                &tx,
+                &about,
+                EventKind::MembersAdded,
+                Some(1),
+                &json!({"members": ids}),
+            )
+            .await?;
+        }
+        audit(&tx, tenant, ctx, "create", rt, id).await?;
+        let stored = Stored {
+            resource_type: rt.to_owned(),
+            id: id.to_owned(),
+            version: 1,
+            created: ctx.now.clone(),
+            last_modified: ctx.now.clone(),
+            body,
+        };
+        let out = assemble(&tx, tenant, stored).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(out)
+    }
+
+    async fn get(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        match load(&client, tenant, rt, id, false).await? {
+            Some(s) => Ok(Some(assemble(&client, tenant, s).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn replace(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        body: Map<String, Value>,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let current =
+            load(&tx, tenant, rt, id, true)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    resource_type: rt.to_owned(),
+                    id: id.to_owned(),
+                })?;
+        check_version(&current, if_version)?;
+        let (user_name, external_id, display) = indexed(rt, &body);
+        let (body, members) = split_members(rt, body);
+        let events = change_events(rt, &current.body, &body);
+        let (added, removed) = if rt == "Group" {
+            let old: std::collections::BTreeSet<String> = member_rows(&tx, tenant, id)
+                .await?
+                .into_iter()
+                .map(|m| m.value)
+                .collect();
+            let new: std::collections::BTreeSet<&str> =
+                members.iter().map(|m| m.value.as_str()).collect();
+            let removed: Vec<String> = old
+                .iter()
+                .filter(|m| !new.contains(m.as_str()))
+                .cloned()
+                .collect();
+            let added: Vec<Member> = members
+                .into_iter()
+                .filter(|m| !old.contains(&m.value))
+                .collect();
+            (added, removed)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if events.is_empty() && added.is_empty() && removed.is_empty() {
+            let out = assemble(&tx, tenant, current).await?;
+            tx.commit().await.map_err(pg)?;
+            return Ok(out);
+        }
+        let version = current.version + 1;
+        let text = Value::Object(body.clone()).to_string();
+        tx.execute(
+            "UPDATE resources SET version = $4, modified = $5, user_name = $6, external_id = $7, display_name = $8, body = $9
+             WHERE tenant = $1 AND type = $2 AND id = $3",
+            &[&tenant, &rt, &id, &(version as i64), &ctx.now, &user_name, &external_id, &display, &text],
+        )
+        .await
+        .map_err(|e| write_error(e, rt, id, &body))?;
+        apply_members(&tx, tenant, id, &added, &removed).await?;
+        index_emails(&tx, tenant, rt, id, Some(&body)).await?;
+        let about = About {
+            tenant,
+            rt,
+            id,
+            at: &ctx.now,
+        };
+        for (kind, data) in events {
+            event(&tx, &about, kind, Some(version), &data).await?;
+        }
+        if !added.is_empty() {
+            let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
+            event(
+                &tx,
+                &about,
+                EventKind::MembersAdded,
+                Some(version),
+                &json!({"members": ids}),
+            )
+            .await?;
+        }
+        if !removed.is_empty() {
+            event(
+                &tx,
+                &about,
+                EventKind::MembersRemoved,
+                Some(version),
+                &json!({"members": removed}),
+            )
+            .await?;
+        }
+        audit(&tx, tenant, ctx, "replace", rt, id).await?;
+        let stored = Stored {
+            version,
+            last_modified: ctx.now.clone(),
+            body,
+            ..current
+        };
+        let out = assemble(&tx, tenant, stored).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(out)
+    }
+
+    async fn change_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        added: &[Member],
+        removed: &[String],
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<Stored, StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let current = load(&tx, tenant, "Group", group_id, true)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                resource_type: "Group".into(),
+                id: group_id.to_owned(),
+            })?;
+        check_version(&current, if_version)?;
+        let mut add: Vec<Member> = Vec::new();
+        for m in added {
+            if !is_member(&tx, tenant, group_id, &m.value).await?
+                && !add.iter().any(|a| a.value == m.value)
+            {
+                add.push(m.clone());
+            }
+        }
+        let mut remove: Vec<String> = Vec::new();
+        for id in removed {
+            if is_member(&tx, tenant, group_id, id).await? && !remove.contains(id) {
+                remove.push(id.clone());
+            }
+        }
+        if add.is_empty() && remove.is_empty() {
+            tx.commit().await.map_err(pg)?;
+            return Ok(current);
+        }
+        apply_members(&tx, tenant, group_id, &add, &remove).await?;
+        let version = current.version + 1;
+        tx.execute(
+            "UPDATE resources SET version = $3, modified = $4 WHERE tenant = $1 AND type = 'Group' AND id = $2",
+            &[&tenant, &group_id, &(version as i64), &ctx.now],
+        )
+        .await
+        .map_err(pg)?;
+        let about = About {
+            tenant,
+            rt: "Group",
+            id: group_id,
+            at: &ctx.now,
+        };
+        if !add.is_empty() {
+            let ids: Vec<&str> = add.iter().map(|m| m.value.as_str()).collect();
+            event(
+                &tx,
+                &about,
+                EventKind::MembersAdded,
+                Some(version),
+                &json!({"members": ids}),
+            )
+            .await?;
+        }
+        if !remove.is_empty() {
+            event(
+                &tx,
+                &about,
+                EventKind::MembersRemoved,
+                Some(version),
+                &json!({"members": remove}),
+            )
+            .await?;
+        }
+        audit(&tx, tenant, ctx, "members", "Group", group_id).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(Stored {
+            version,
+            last_modified: ctx.now.clone(),
+            ..current
+        })
+    }
+
+    async fn delete(
+        &self,
+        tenant: &str,
+        rt: &str,
+        id: &str,
+        if_version: Option<u64>,
+        ctx: &Ctx,
+    ) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let current =
+            load(&tx, tenant, rt, id, true)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    resource_type: rt.to_owned(),
+                    id: id.to_owned(),
+                })?;
+        check_version(&current, if_version)?;
+        tx.execute(
+            "DELETE FROM resources WHERE tenant = $1 AND type = $2 AND id = $3",
+            &[&tenant, &rt, &id],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "DELETE FROM members WHERE tenant = $1 AND (member_id = $2 OR group_id = $2)",
+            &[&tenant, &id],
+        )
+        .await
+        .map_err(pg)?;
+        index_emails(&tx, tenant, rt, id, None).await?;
+        event(
+            &tx,
+            &About {
+                tenant,
+                rt,
+                id,
+                at: &ctx.now,
+            },
+            EventKind::Deleted,
+            None,
+            &json!({}),
+        )
+        .await?;
+        audit(&tx, tenant, ctx, "delete", rt, id).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn search(&self, tenant: &str, rt: &str, q: &Query) -> Result<Page, StoreError> {
+        let bound = self
+            .registry
+            .bind(rt)
+            .ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
+        let client = self.pool.get().await.map_err(pg)?;
+        let base = "SELECT id, version, created, modified, body FROM resources WHERE tenant = $1 AND type = $2";
+        let rows = match q.filter.as_ref().and_then(Lookup::of) {
+            Some(lookup) => {
+                let (clause, v) = match lookup {
+                    Lookup::Id(v) => (" AND id = $3", v),
+                    Lookup::UserName(v) => (" AND user_name = $3", v),
+                    Lookup::ExternalId(v) => (" AND external_id = $3", v),
+                    Lookup::DisplayName(v) => (" AND display_name = $3", v),
+                    Lookup::Email(v) => (
+                        " AND id IN (SELECT id FROM emails WHERE tenant = $1 AND email = $3)",
+                        v,
+                    ),
+                };
+                client
+                    .query(&format!("{base}{clause}"), &[&tenant, &rt, &v])
+                    .await
+            }
+            None => client.query(base, &[&tenant, &rt]).await,
+        }
+        .map_err(pg)?;
+        let with_members = q.filter.as_ref().is_some_and(query::reads_members);
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let s = stored(rt, row)?;
+            candidates.push(if with_members {
+                assemble(&client, tenant, s).await?
+            } else {
+                s
+            });
+        }
+        query::finish(candidates, q, &bound)
+    }
+
+    async fn is_member(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        member_id: &str,
+    ) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        is_member(&client, tenant, group_id, member_id).await
+    }
+
+    async fn member_ids(&self, tenant: &str, group_id: &str) -> Result<Vec<String>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        Ok(member_rows(&client, tenant, group_id)
+            .await?
+            .into_iter()
+            .map(|m| m.value)
+            .collect())
+    }
+
+    async fn groups_of(&self, tenant: &str, member_id: &str) -> Result<Vec<GroupRef>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        groups_of(&client, tenant, member_id).await
+    }
+
+    async fn events(
+        &self,
+        tenant: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let rows = client
+            .query(
+                "SELECT seq, kind, type, resource_id, version, at, data FROM events
+                 WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&tenant, &(after as i64), &(limit as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.get(1);
+                let data: String = r.get(6);
+                Ok(Event {
+                    seq: r.get::<_, i64>(0) as u64,
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Filter(format!("unknown event kind {kind}")))?,
+                    resource_type: r.get(2),
+                    resource_id: r.get(3),
+                    version: r.get::<_, Option<i64>>(4).map(|v| v as u64),
+                    at: r.get(5),
+                    data: serde_json::from_str(&data).map_err(pg)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let rows = client
+            .query(
+                "SELECT at, token_id, operation, type, resource_id, outcome FROM audit WHERE tenant = $1 ORDER BY n DESC LIMIT $2",
+                &[&tenant, &(limit as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRecord {
+                at: r.get(0),
+                token_id: r.get(1),
+                operation: r.get(2),
+                resource_type: r.get(3),
+                resource_id: r.get(4),
+                outcome: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn ack(&self, tenant: &str, consumer: &str, seq: u64) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        client
+            .execute(
+                "INSERT INTO consumers (tenant, consumer, acked) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant, consumer) DO UPDATE SET acked = GREATEST(consumers.acked, excluded.acked)",
+                &[&tenant, &consumer, &(seq as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = client
+            .query_opt(
+                "SELECT acked FROM consumers WHERE tenant = $1 AND consumer = $2",
+                &[&tenant, &consumer],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+}
