@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    dedupe_members, email_keys, split_members, user_name_key,
+    check_version, dedupe_members, email_keys, split_members, user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -103,16 +103,6 @@ impl Tenant {
                 .entry(k.clone())
                 .or_default()
                 .insert(id.to_owned());
-        }
-    }
-
-    fn check_version(stored: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
-        match if_version {
-            Some(expected) if expected != stored.version => Err(StoreError::VersionMismatch {
-                expected,
-                current: stored.version,
-            }),
-            _ => Ok(()),
         }
     }
 
@@ -315,7 +305,7 @@ impl Store for MemoryStore {
                     resource_type: rt.to_owned(),
                     id: id.to_owned(),
                 })?;
-            Tenant::check_version(&current, if_version)?;
+            check_version(&current, if_version)?;
             let new_name = user_name_key(rt, &body);
             t.claim_user_name(new_name.as_ref(), id, &body)?;
             let (body, members) = split_members(rt, body);
@@ -390,7 +380,7 @@ impl Store for MemoryStore {
                     resource_type: "Group".into(),
                     id: group_id.to_owned(),
                 })?;
-            Tenant::check_version(&current, if_version)?;
+            check_version(&current, if_version)?;
             let table = t.members.get(group_id);
             let present = |id: &str| table.is_some_and(|m| m.contains_key(id));
             let added: Vec<Member> = dedupe_members(
@@ -456,7 +446,7 @@ impl Store for MemoryStore {
                     resource_type: rt.to_owned(),
                     id: id.to_owned(),
                 })?;
-            Tenant::check_version(&current, if_version)?;
+            check_version(&current, if_version)?;
             t.resources.remove(&key);
             if let Some(k) = user_name_key(rt, &current.body) {
                 t.user_names.remove(&k);

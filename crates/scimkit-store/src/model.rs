@@ -451,3 +451,62 @@ pub(crate) fn dedupe_members(members: Vec<Member>) -> Vec<Member> {
         .filter(|m| seen.insert(m.value.clone()))
         .collect()
 }
+
+/// The indexed columns of a body: the lowercased `userName` (Users), `externalId`, and the
+/// lowercased `displayName`.
+pub(crate) fn indexed(
+    resource_type: &str,
+    body: &Map<String, Value>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let external_id = body
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let display = body
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
+    (user_name_key(resource_type, body), external_id, display)
+}
+
+/// A conditional write's check: the stored version must be the expected one.
+pub(crate) fn check_version(current: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
+    match if_version {
+        Some(expected) if expected != current.version => Err(StoreError::VersionMismatch {
+            expected,
+            current: current.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Who joins and who leaves when a group's members become `new` (ids `old` before).
+pub(crate) fn member_diff(
+    old: &std::collections::BTreeSet<String>,
+    new: Vec<Member>,
+) -> (Vec<Member>, Vec<String>) {
+    let new_ids: std::collections::BTreeSet<&str> = new.iter().map(|m| m.value.as_str()).collect();
+    let removed = old
+        .iter()
+        .filter(|m| !new_ids.contains(m.as_str()))
+        .cloned()
+        .collect();
+    let added = new
+        .into_iter()
+        .filter(|m| !old.contains(&m.value))
+        .collect();
+    (added, removed)
+}
+
+/// The membership events of a change.
+pub(crate) fn membership_events(added: &[Member], removed: &[String]) -> Vec<(EventKind, Value)> {
+    let mut out = Vec::new();
+    if !added.is_empty() {
+        let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
+        out.push((EventKind::MembersAdded, json!({"members": ids})));
+    }
+    if !removed.is_empty() {
+        out.push((EventKind::MembersRemoved, json!({"members": removed})));
+    }
+    out
+}

@@ -21,7 +21,7 @@ use tokio_postgres::error::SqlState;
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    email_keys, split_members, user_name_key,
+    check_version, email_keys, indexed, member_diff, membership_events, split_members,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -190,21 +190,6 @@ fn write_error(
     pg(e)
 }
 
-fn indexed(
-    rt: &str,
-    body: &Map<String, Value>,
-) -> (Option<String>, Option<String>, Option<String>) {
-    let external_id = body
-        .get("externalId")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let display = body
-        .get("displayName")
-        .and_then(Value::as_str)
-        .map(str::to_lowercase);
-    (user_name_key(rt, body), external_id, display)
-}
-
 fn stored(rt: &str, row: &tokio_postgres::Row) -> Result<Stored, StoreError> {
     let body: String = row.get("body");
     Ok(Stored {
@@ -284,16 +269,6 @@ async fn audit(
     .await
     .map_err(pg)?;
     Ok(())
-}
-
-fn check_version(current: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
-    match if_version {
-        Some(expected) if expected != current.version => Err(StoreError::VersionMismatch {
-            expected,
-            current: current.version,
-        }),
-        _ => Ok(()),
-    }
 }
 
 async fn member_rows<C: GenericClient>(
@@ -545,23 +520,12 @@ impl Store for PgStore {
         let (body, members) = split_members(rt, body);
         let events = change_events(rt, &current.body, &body);
         let (added, removed) = if rt == "Group" {
-            let old: std::collections::BTreeSet<String> = member_rows(&tx, tenant, id)
+            let old = member_rows(&tx, tenant, id)
                 .await?
                 .into_iter()
                 .map(|m| m.value)
                 .collect();
-            let new: std::collections::BTreeSet<&str> =
-                members.iter().map(|m| m.value.as_str()).collect();
-            let removed: Vec<String> = old
-                .iter()
-                .filter(|m| !new.contains(m.as_str()))
-                .cloned()
-                .collect();
-            let added: Vec<Member> = members
-                .into_iter()
-                .filter(|m| !old.contains(&m.value))
-                .collect();
-            (added, removed)
+            member_diff(&old, members)
         } else {
             (Vec::new(), Vec::new())
         };
@@ -590,26 +554,8 @@ impl Store for PgStore {
         for (kind, data) in events {
             event(&tx, &about, kind, Some(version), &data).await?;
         }
-        if !added.is_empty() {
-            let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
-            event(
-                &tx,
-                &about,
-                EventKind::MembersAdded,
-                Some(version),
-                &json!({"members": ids}),
-            )
-            .await?;
-        }
-        if !removed.is_empty() {
-            event(
-                &tx,
-                &about,
-                EventKind::MembersRemoved,
-                Some(version),
-                &json!({"members": removed}),
-            )
-            .await?;
+        for (kind, data) in membership_events(&added, &removed) {
+            event(&tx, &about, kind, Some(version), &data).await?;
         }
         audit(&tx, tenant, ctx, "replace", rt, id).await?;
         let stored = Stored {
@@ -673,26 +619,8 @@ impl Store for PgStore {
             id: group_id,
             at: &ctx.now,
         };
-        if !add.is_empty() {
-            let ids: Vec<&str> = add.iter().map(|m| m.value.as_str()).collect();
-            event(
-                &tx,
-                &about,
-                EventKind::MembersAdded,
-                Some(version),
-                &json!({"members": ids}),
-            )
-            .await?;
-        }
-        if !remove.is_empty() {
-            event(
-                &tx,
-                &about,
-                EventKind::MembersRemoved,
-                Some(version),
-                &json!({"members": remove}),
-            )
-            .await?;
+        for (kind, data) in membership_events(&add, &remove) {
+            event(&tx, &about, kind, Some(version), &data).await?;
         }
         audit(&tx, tenant, ctx, "members", "Group", group_id).await?;
         tx.commit().await.map_err(pg)?;

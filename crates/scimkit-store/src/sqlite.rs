@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    email_keys, split_members, user_name_key,
+    check_version, email_keys, indexed, member_diff, membership_events, split_members,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -174,21 +174,6 @@ fn backfill_emails(tx: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn indexed(
-    rt: &str,
-    body: &Map<String, Value>,
-) -> (Option<String>, Option<String>, Option<String>) {
-    let external_id = body
-        .get("externalId")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let display = body
-        .get("displayName")
-        .and_then(Value::as_str)
-        .map(str::to_lowercase);
-    (user_name_key(rt, body), external_id, display)
-}
-
 /// Maps a failed write to the error the client should see.
 fn write_error(e: rusqlite::Error, rt: &str, id: &str, body: &Map<String, Value>) -> StoreError {
     let text = e.to_string();
@@ -307,16 +292,6 @@ fn index_emails(
         }
     }
     Ok(())
-}
-
-fn check_version(current: &Stored, if_version: Option<u64>) -> Result<(), StoreError> {
-    match if_version {
-        Some(expected) if expected != current.version => Err(StoreError::VersionMismatch {
-            expected,
-            current: current.version,
-        }),
-        _ => Ok(()),
-    }
 }
 
 fn member_rows(c: &Connection, tenant: &str, group: &str) -> Result<Vec<Member>, StoreError> {
@@ -500,11 +475,8 @@ impl Store for SqliteStore {
             let (body, members) = split_members(&rt, body);
             let events = change_events(&rt, &current.body, &body);
             let (added, removed) = if rt == "Group" {
-                let old: std::collections::BTreeSet<String> = member_rows(tx, &tenant, &id)?.into_iter().map(|m| m.value).collect();
-                let new: std::collections::BTreeSet<&str> = members.iter().map(|m| m.value.as_str()).collect();
-                let removed: Vec<String> = old.iter().filter(|m| !new.contains(m.as_str())).cloned().collect();
-                let added: Vec<Member> = members.into_iter().filter(|m| !old.contains(&m.value)).collect();
-                (added, removed)
+                let old = member_rows(tx, &tenant, &id)?.into_iter().map(|m| m.value).collect();
+                member_diff(&old, members)
             } else {
                 (Vec::new(), Vec::new())
             };
@@ -531,12 +503,8 @@ impl Store for SqliteStore {
             for (kind, data) in events {
                 event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, kind, Some(version), &data)?;
             }
-            if !added.is_empty() {
-                let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
-                event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::MembersAdded, Some(version), &json!({"members": ids}))?;
-            }
-            if !removed.is_empty() {
-                event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::MembersRemoved, Some(version), &json!({"members": removed}))?;
+            for (kind, data) in membership_events(&added, &removed) {
+                event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, kind, Some(version), &data)?;
             }
             audit(tx, &tenant, &ctx, "replace", &rt, &id)?;
             let stored = Stored {
@@ -589,12 +557,8 @@ impl Store for SqliteStore {
                 params![tenant, group, current.version as i64, version as i64, ctx.now],
             )
             .map_err(StoreError::backend)?;
-            if !add.is_empty() {
-                let ids: Vec<&str> = add.iter().map(|m| m.value.as_str()).collect();
-                event(tx, &About { tenant: &tenant, rt: "Group", id: &group, at: &ctx.now }, EventKind::MembersAdded, Some(version), &json!({"members": ids}))?;
-            }
-            if !remove.is_empty() {
-                event(tx, &About { tenant: &tenant, rt: "Group", id: &group, at: &ctx.now }, EventKind::MembersRemoved, Some(version), &json!({"members": remove}))?;
+            for (kind, data) in membership_events(&add, &remove) {
+                event(tx, &About { tenant: &tenant, rt: "Group", id: &group, at: &ctx.now }, kind, Some(version), &data)?;
             }
             audit(tx, &tenant, &ctx, "members", "Group", &group)?;
             Ok(Stored {
