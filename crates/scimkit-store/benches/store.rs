@@ -6,9 +6,12 @@
 //!    the step above, on both backends): p50 and p99 over 1,000 random lookups.
 //!    Target: p50 under 1 ms on SQLite.
 //! 3. A page of 100 users filtered on `emails.value` among 100,000: `ew "@example.org"`
-//!    (10% of the users match) and `eq "…"` (one user): ms per page.
-//! 4. Adding then removing one member of a group of 1,000, 10,000 and 100,000 members with
-//!    `change_members`. Target: under 2 ms whatever the size.
+//!    (10% of the users match) and `eq "…"` (one user): ms per page, with where the time of the
+//!    `ew` page goes on SQLite (its steps replayed outside the store), and one `ew` page among
+//!    1,000,000 on SQLite with the peak memory it takes.
+//! 4. Adding then removing one member of a group of 1,000, 10,000 and 100,000 members (the
+//!    group created by one `create` with its `members`) with `change_members`. Target: under
+//!    2 ms whatever the size, judged on the p50 (the p99 is shown, and flagged when over).
 //! 5. Resident memory (VmRSS) of a process holding the 1,000,000-user SQLite store open after a
 //!    few lookups (target: under 150 MB), and of one holding a memory store of 100,000 users.
 //!    Each is measured in a child process (this binary, re-run with a private argument).
@@ -939,10 +942,6 @@ fn main() {
             .position(|a| a == name)
             .map(|i| args[i + 1..].to_vec())
     };
-    if let Some(rest) = arg("--experiment") {
-        runtime().block_on(experiment(rest[0].parse().expect("size")));
-        return;
-    }
     if let Some(rest) = arg("--child-rss-sqlite") {
         child_rss_sqlite(&rest[0], rest[1].parse().expect("users"));
         return;
@@ -1010,12 +1009,21 @@ async fn bench() {
     remove_db(&load_db);
     let sqlite = SqliteStore::open(&load_db, Registry::new()).expect("SQLite opens");
     let t = Instant::now();
-    let sqlite_creates = percentiles(load(&sqlite, 0..BULK).await);
+    let sqlite_times = load(&sqlite, 0..BULK).await;
     let sqlite_load = t.elapsed().as_secs_f64();
+    let slow: Vec<Duration> = sqlite_times
+        .iter()
+        .copied()
+        .filter(|d| *d > Duration::from_millis(2))
+        .collect();
+    let slow_s = slow.iter().sum::<Duration>().as_secs_f64();
+    let sqlite_creates = percentiles(sqlite_times);
     say(&format!(
-        "bulk load {BULK} users through create, sqlite: {sqlite_load:.1} s, {:.0} users/s, file {:.0} MB",
+        "bulk load {BULK} users through create, sqlite: {sqlite_load:.1} s, {:.0} users/s, file {:.0} MB; {} creates over 2 ms took {slow_s:.1} s ({:.0}% of the load)",
         BULK as f64 / sqlite_load,
-        file_mb(&load_db)
+        file_mb(&load_db),
+        slow.len(),
+        100.0 * slow_s / sqlite_load
     ));
     let memory = MemoryStore::new(Registry::new());
     let t = Instant::now();
@@ -1057,7 +1065,14 @@ async fn bench() {
     // The 1M file: reuse it, or start it from a copy of the 100k file.
     let big_db = dir.join("users-1m.db");
     let big_note = dir.join("users-1m.txt");
-    let cached = cached_million(&dir, &big_db, &big_note);
+    // The bulk insert must still write what `create` writes, for a new file and for a cached one
+    // (which may hold bulk-inserted rows).
+    let bulk_check = check_bulk_insert(&dir, 1_000).await;
+    let cached = if bulk_check.is_ok() {
+        cached_million(&dir, &big_db, &big_note)
+    } else {
+        None
+    };
     let partial = dir.join("users-1m.partial.db");
     let sqlite = if cached.is_none() {
         drop(sqlite);
@@ -1188,7 +1203,7 @@ async fn bench() {
         }
         None => {
             say("1M-user SQLite file: building (kept for later runs)");
-            let bulk_ok = match check_bulk_insert(&dir, 1_000).await {
+            let bulk_ok = match bulk_check {
                 Ok(()) => {
                     say(
                         "  checked: the bench's bulk insert writes the same rows as create (1,000 users)",
@@ -1281,33 +1296,4 @@ async fn bench() {
 
     println!();
     table.print();
-}
-
-async fn experiment(size: usize) {
-    let db = data_dir().join("experiment.db");
-    remove_db(&db);
-    let store = SqliteStore::open(&db, Registry::new()).expect("open");
-    let ctx = Ctx::at("2026-02-01T00:00:00Z");
-    let t = Instant::now();
-    store.create(TENANT, "Group", "g", group(0..size), &ctx).await.expect("group");
-    println!("group of {size} created in {:.0} ms; wal {:.1} MB", ms(t.elapsed()), file_mb(&side(&db, "-wal")));
-    let newcomer = user_id(size + 5);
-    let added = [Member::new(&newcomer)];
-    let leaving = [newcomer.clone()];
-    let mut line = String::new();
-    for k in 0..400 {
-        let t = Instant::now();
-        if k % 2 == 0 {
-            store.change_members(TENANT, "g", &added, &[], None, &ctx).await.expect("add");
-        } else {
-            store.change_members(TENANT, "g", &[], &leaving, None, &ctx).await.expect("remove");
-        }
-        let d = ms(t.elapsed());
-        if d > 2.0 {
-            line.push_str(&format!("{k}:{d:.1} "));
-        }
-    }
-    println!("slow calls: {line}");
-    drop(store);
-    remove_db(&db);
 }

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A filter that cannot be evaluated against the resource type (400 `invalidFilter`).
     #[error("{0}")]
     Filter(String),
+    /// A cursor that this server did not issue (400 `invalidCursor`, RFC 9865).
+    #[error("{0}")]
+    InvalidCursor(String),
     /// The backend failed (500); the message is for logs.
     #[error("storage failure: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -60,7 +63,7 @@ impl StoreError {
             Self::NotFound { .. } => 404,
             Self::Uniqueness { .. } | Self::IdTaken { .. } => 409,
             Self::VersionMismatch { .. } => 412,
-            Self::Filter(_) => 400,
+            Self::Filter(_) | Self::InvalidCursor(_) => 400,
             Self::Backend(_) => 500,
         }
     }
@@ -70,6 +73,7 @@ impl StoreError {
         match self {
             Self::Uniqueness { .. } | Self::IdTaken { .. } => Some(ScimType::Uniqueness),
             Self::Filter(_) => Some(ScimType::InvalidFilter),
+            Self::InvalidCursor(_) => Some(ScimType::InvalidCursor),
             _ => None,
         }
     }

@@ -169,6 +169,8 @@ pub struct Page {
     pub total: usize,
     /// This page's resources, in order.
     pub resources: Vec<Stored>,
+    /// With cursor pagination, the cursor of the next page (`None` on the last one).
+    pub next_cursor: Option<String>,
 }
 
 /// What happened, for the host application (RFC 7644 does not define events; these are

@@ -1,6 +1,6 @@
 //! Queries: filter, sort, pagination, and the part a backend can answer from an index.
 
-use scimkit_filter::{AttrExpr, CompValue, CompareOp, Filter, ParseError, Sorter};
+use scimkit_filter::{AttrExpr, CompValue, CompareOp, Filter, ParseError, SortKey, Sorter};
 use scimkit_schema::messages::SortOrder;
 use scimkit_schema::{AttrPath, Bound};
 
@@ -21,6 +21,9 @@ pub struct Query {
     pub start_index: usize,
     /// The most results to return (`None`: all).
     pub count: Option<usize>,
+    /// Cursor pagination (RFC 9865): `Some("")` for the first page, then the `next_cursor` of
+    /// the previous page. `None` uses `start_index`.
+    pub cursor: Option<String>,
 }
 
 impl Query {
@@ -44,6 +47,13 @@ impl Query {
     pub fn sorted(mut self, path: AttrPath, order: SortOrder) -> Self {
         self.sort_by = Some(path);
         self.sort_order = order;
+        self
+    }
+
+    /// The page after `cursor` (`""` for the first), with at most `count` results.
+    pub fn after(mut self, cursor: impl Into<String>, count: usize) -> Self {
+        self.cursor = Some(cursor.into());
+        self.count = Some(count);
         self
     }
 
@@ -179,30 +189,111 @@ pub(crate) fn finish(
             matched.push(c);
         }
     }
-    match &query.sort_by {
-        Some(path) => {
-            let sorter = Sorter::new(bound, path, query.sort_order)
-                .map_err(|e| StoreError::Filter(e.to_string()))?;
-            let mut keyed: Vec<_> = matched
-                .into_iter()
-                .map(|s| (sorter.key(&with_meta(&s)), s))
-                .collect();
-            keyed.sort_by(|(a, x), (b, y)| sorter.compare_keys(a, b).then_with(|| x.id.cmp(&y.id)));
-            matched = keyed.into_iter().map(|(_, s)| s).collect();
+    // Sort with a key per resource, ties broken by id: a total order, which cursors need.
+    let sorter = match &query.sort_by {
+        Some(path) => Some(
+            Sorter::new(bound, path, query.sort_order)
+                .map_err(|e| StoreError::Filter(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let key_of = |s: &Stored| match &sorter {
+        Some(sorter) => sorter.key(&with_meta(s)),
+        // The default order: creation, then id.
+        None => SortKey::Text(s.created.clone()),
+    };
+    let cmp = |a: &SortKey, b: &SortKey| match &sorter {
+        Some(sorter) => sorter.compare_keys(a, b),
+        None => a.cmp_ascending(b),
+    };
+    let mut keyed: Vec<(SortKey, Stored)> = matched.into_iter().map(|s| (key_of(&s), s)).collect();
+    keyed.sort_by(|(a, x), (b, y)| cmp(a, b).then_with(|| x.id.cmp(&y.id)));
+    let total = keyed.len();
+    let count = query.count.unwrap_or(usize::MAX);
+    let Some(cursor) = &query.cursor else {
+        let skip = query.start_index.max(1) - 1;
+        let resources = keyed
+            .into_iter()
+            .skip(skip)
+            .take(count)
+            .map(|(_, s)| s)
+            .collect();
+        return Ok(Page {
+            total,
+            resources,
+            next_cursor: None,
+        });
+    };
+    // Cursor pagination (RFC 9865): the page starts after the position the cursor names, so
+    // writes between pages neither repeat nor skip the resources that stay put.
+    let start = match cursor.as_str() {
+        "" => 0,
+        token => {
+            let (key, id) = decode_cursor(token)?;
+            keyed
+                .partition_point(|(k, s)| cmp(k, &key).then_with(|| s.id.as_str().cmp(&id)).is_le())
         }
-        // A stable order for pagination: creation order, then id.
-        None => matched.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id))),
-    }
-    let total = matched.len();
-    let skip = query.start_index.max(1) - 1;
-    let resources = matched
-        .into_iter()
-        .skip(skip)
-        .take(query.count.unwrap_or(usize::MAX))
-        .collect();
-    Ok(Page { total, resources })
+    };
+    let rest = keyed.len() - start;
+    let page: Vec<(SortKey, Stored)> = keyed.into_iter().skip(start).take(count).collect();
+    let next_cursor = (rest > page.len() && !page.is_empty()).then(|| {
+        let (key, last) = page.last().expect("not empty");
+        encode_cursor(key, &last.id)
+    });
+    Ok(Page {
+        total,
+        resources: page.into_iter().map(|(_, s)| s).collect(),
+        next_cursor,
+    })
 }
 
+/// A cursor: the sort key and id of the last resource of a page, as hex-encoded JSON.
+fn encode_cursor(key: &SortKey, id: &str) -> String {
+    let key = match key {
+        SortKey::Missing => serde_json::Value::Null,
+        SortKey::Bool(b) => serde_json::json!(b),
+        SortKey::Number(n) => serde_json::json!(n),
+        SortKey::Time(t) => serde_json::json!({"t": t.to_rfc3339()}),
+        SortKey::Text(s) => serde_json::json!(s),
+    };
+    let text = serde_json::json!([key, id]).to_string();
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(token: &str) -> Result<(SortKey, String), StoreError> {
+    let invalid =
+        || StoreError::InvalidCursor(format!("`{token}` is not a cursor this server issued"));
+    if !token.len().is_multiple_of(2) || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    let bytes: Vec<u8> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| invalid())?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let (Some(key), Some(serde_json::Value::String(id))) = (value.get(0), value.get(1)) else {
+        return Err(invalid());
+    };
+    let key = match key {
+        serde_json::Value::Null => SortKey::Missing,
+        serde_json::Value::Bool(b) => SortKey::Bool(*b),
+        serde_json::Value::Number(n) => SortKey::Number(n.as_f64().ok_or_else(invalid)?),
+        serde_json::Value::String(s) => SortKey::Text(s.clone()),
+        serde_json::Value::Object(o) => {
+            let t = o
+                .get("t")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(invalid)?;
+            let t = scimkit_schema::parse_date_time(t).ok_or_else(invalid)?;
+            SortKey::Time(t)
+        }
+        serde_json::Value::Array(_) => return Err(invalid()),
+    };
+    Ok((key, id.clone()))
+}
+
+/// The view a sort key is read from: the body with `id` and `meta`.
 fn with_meta(s: &Stored) -> serde_json::Map<String, serde_json::Value> {
     let mut view = s.body.clone();
     view.insert("id".into(), serde_json::Value::String(s.id.clone()));

@@ -76,10 +76,23 @@ impl SqliteStore {
     fn setup(mut conn: Connection, registry: Registry) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(StoreError::backend)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(StoreError::backend)?;
+        // Switching a new file to WAL can report "locked" without waiting while another
+        // process does the same; it settles within moments, so retry for a while.
+        let mut attempts = 0;
+        loop {
+            match conn.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            ) {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && attempts < 250 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(StoreError::backend(e)),
+            }
+        }
         migrate(&mut conn)?;
         Ok(Self {
             registry: Arc::new(registry),
