@@ -446,7 +446,7 @@ fn sigkill_under_write_load_loses_no_acknowledged_write() {
                 .await
                 .unwrap()
                 .into_iter()
-                .filter(|e| e.kind == scimkit_store::EventKind::Deleted)
+                .filter(|e| e.kind == EventKind::Deleted)
                 .map(|e| e.resource_id)
                 .collect();
             for (id, acked) in &ledger.ids {
