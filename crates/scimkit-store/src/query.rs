@@ -169,26 +169,6 @@ pub(crate) fn finish(
         f.check(bound, scimkit_filter::EvalOptions::default())
             .map_err(|e| StoreError::Filter(e.to_string()))?;
     }
-    let mut matched = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        let keep = match &query.filter {
-            None => true,
-            Some(f) => {
-                // `id` is not in the stored body; the filter may ask for it.
-                let mut view = c.body.clone();
-                view.insert("id".into(), serde_json::Value::String(c.id.clone()));
-                view.insert(
-                    "meta".into(),
-                    serde_json::json!({"created": c.created, "lastModified": c.last_modified, "resourceType": c.resource_type}),
-                );
-                f.matches(&view, bound)
-                    .map_err(|e| StoreError::Filter(e.to_string()))?
-            }
-        };
-        if keep {
-            matched.push(c);
-        }
-    }
     // Sort with a key per resource, ties broken by id: a total order, which cursors need.
     let sorter = match &query.sort_by {
         Some(path) => Some(
@@ -197,16 +177,47 @@ pub(crate) fn finish(
         ),
         None => None,
     };
-    let key_of = |s: &Stored| match &sorter {
-        Some(sorter) => sorter.key(&with_meta(s)),
-        // The default order: creation, then id.
-        None => SortKey::Text(s.created.clone()),
-    };
     let cmp = |a: &SortKey, b: &SortKey| match &sorter {
         Some(sorter) => sorter.compare_keys(a, b),
         None => a.cmp_ascending(b),
     };
-    let mut keyed: Vec<(SortKey, Stored)> = matched.into_iter().map(|s| (key_of(&s), s)).collect();
+    let mut keyed: Vec<(SortKey, Stored)> = Vec::with_capacity(candidates.len());
+    for mut c in candidates {
+        // The filter and the sort key may read `id` and `meta`, which the stored body does
+        // not hold: add them for the moment (no copy of the body), then take them out.
+        let added_id = !c.body.contains_key("id");
+        let added_meta = !c.body.contains_key("meta");
+        if added_id {
+            c.body
+                .insert("id".into(), serde_json::Value::String(c.id.clone()));
+        }
+        if added_meta {
+            c.body.insert(
+                "meta".into(),
+                serde_json::json!({"created": c.created, "lastModified": c.last_modified, "resourceType": c.resource_type}),
+            );
+        }
+        let keep = match &query.filter {
+            None => true,
+            Some(f) => f
+                .matches(&c.body, bound)
+                .map_err(|e| StoreError::Filter(e.to_string()))?,
+        };
+        let key = keep.then(|| match &sorter {
+            Some(sorter) => sorter.key(&c.body),
+            // The default order: creation, then id.
+            None => SortKey::Text(c.created.clone()),
+        });
+        if added_meta {
+            c.body.shift_remove("meta");
+        }
+        if added_id {
+            c.body.shift_remove("id");
+        }
+        if let Some(key) = key {
+            keyed.push((key, c));
+        }
+    }
     keyed.sort_by(|(a, x), (b, y)| cmp(a, b).then_with(|| x.id.cmp(&y.id)));
     let total = keyed.len();
     let count = query.count.unwrap_or(usize::MAX);
@@ -291,15 +302,4 @@ fn decode_cursor(token: &str) -> Result<(SortKey, String), StoreError> {
         serde_json::Value::Array(_) => return Err(invalid()),
     };
     Ok((key, id.clone()))
-}
-
-/// The view a sort key is read from: the body with `id` and `meta`.
-fn with_meta(s: &Stored) -> serde_json::Map<String, serde_json::Value> {
-    let mut view = s.body.clone();
-    view.insert("id".into(), serde_json::Value::String(s.id.clone()));
-    view.insert(
-        "meta".into(),
-        serde_json::json!({"created": s.created, "lastModified": s.last_modified}),
-    );
-    view
 }

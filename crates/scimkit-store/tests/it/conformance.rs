@@ -578,7 +578,7 @@ fn sqlite_persists_and_migrates_once() {
         {
             let store =
                 scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-            assert_eq!(store.schema_version().await.unwrap(), 2);
+            assert_eq!(store.schema_version().await.unwrap(), 3);
             use scimkit_store::Store as _;
             store
                 .create("acme", "User", "u1", user("a"), &at(0))
@@ -587,7 +587,7 @@ fn sqlite_persists_and_migrates_once() {
         }
         let store =
             scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 2);
+        assert_eq!(store.schema_version().await.unwrap(), 3);
         use scimkit_store::Store as _;
         assert_eq!(
             store.get("acme", "User", "u1").await.unwrap().unwrap().body["userName"],
@@ -738,7 +738,7 @@ fn sqlite_migration_2_backfills_the_email_index() {
         use scimkit_store::Store as _;
         let store =
             scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 2);
+        assert_eq!(store.schema_version().await.unwrap(), 3);
         let q = Query::filter(r#"emails.value eq "bj@example.com""#).unwrap();
         assert_eq!(store.search("acme", "User", &q).await.unwrap().total, 1);
     });
