@@ -1,5 +1,5 @@
-//! A writer for the crash test (`tests/it/reliability.rs`): writes to a SQLite store as fast as
-//! it can, forever, and prints one line per write *after* the store acknowledged it, flushed
+//! A writer for the crash tests (`tests/it/reliability.rs`): writes to a SQLite or PostgreSQL
+//! store as fast as it can, forever, and prints one line per write *after* the store acknowledged it, flushed
 //! before the next write starts:
 //!
 //! ```text
@@ -9,7 +9,8 @@
 //! (`delete` lines carry `-` as the version.) The test kills it with SIGKILL at some point and
 //! checks that every acknowledged write survived and that no change was applied by halves.
 //!
-//! Usage: `cargo run -p scimkit-store --example crash_writer -- <db path> <start index>`.
+//! Usage: `cargo run -p scimkit-store --example crash_writer -- <db path> <start index>`, or
+//! `… -- <postgres URL> <start index> <schema>` for PostgreSQL.
 //! The writer is sequential, so at most one write is in flight when it is killed. With
 //! iteration `n` counting from `start`:
 //!
@@ -26,7 +27,7 @@
 use std::io::Write;
 
 use scimkit_schema::Registry;
-use scimkit_store::{Ctx, Member, SqliteStore, Store};
+use scimkit_store::{Ctx, Member, PgStore, SqliteStore, Store};
 use serde_json::{Map, Value, json};
 
 const TENANT: &str = "crash";
@@ -56,8 +57,9 @@ fn fail(msg: &str) -> ! {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(path), Some(start)) = (args.next(), args.next()) else {
-        fail("usage: crash_writer <db path> <start index>");
+        fail("usage: crash_writer <db path | postgres URL> <start index> [schema]");
     };
+    let schema = args.next();
     let Ok(start) = start.parse::<u64>() else {
         fail("the start index must be an integer");
     };
@@ -65,12 +67,24 @@ fn main() {
         .enable_all()
         .build()
         .unwrap_or_else(|e| fail(&format!("runtime: {e}")));
-    rt.block_on(run(&path, start));
+    rt.block_on(run(&path, start, schema.as_deref()));
 }
 
-async fn run(path: &str, start: u64) {
-    let store = SqliteStore::open(path, Registry::new())
-        .unwrap_or_else(|e| fail(&format!("open {path}: {e}")));
+async fn open(path: &str, schema: Option<&str>) -> Box<dyn Store> {
+    if path.starts_with("postgres://") || path.starts_with("postgresql://") {
+        let store = PgStore::connect(path, schema, Registry::new())
+            .await
+            .unwrap_or_else(|e| fail(&format!("connect to PostgreSQL: {e}")));
+        Box::new(store)
+    } else {
+        let store = SqliteStore::open(path, Registry::new())
+            .unwrap_or_else(|e| fail(&format!("open {path}: {e}")));
+        Box::new(store)
+    }
+}
+
+async fn run(path: &str, start: u64, schema: Option<&str>) {
+    let store = open(path, schema).await;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut ack = |kind: &str, id: &str, version: Option<u64>| {

@@ -512,3 +512,9 @@ pub(crate) fn membership_events(added: &[Member], removed: &[String]) -> Vec<(Ev
     }
     out
 }
+
+/// `n` as an SQL integer: counts and sequence numbers beyond `i64::MAX` (such as a limit of
+/// `usize::MAX`, meaning "all") saturate instead of wrapping to a negative number.
+pub(crate) fn sql_int<T: TryInto<i64>>(n: T) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}

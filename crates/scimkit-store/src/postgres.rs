@@ -21,7 +21,7 @@ use tokio_postgres::error::SqlState;
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    check_version, email_keys, indexed, member_diff, membership_events, split_members,
+    check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -753,7 +753,7 @@ impl Store for PgStore {
             .query(
                 "SELECT seq, kind, type, resource_id, version, at, data FROM events
                  WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                &[&tenant, &(after as i64), &(limit as i64)],
+                &[&tenant, &sql_int(after), &sql_int(limit)],
             )
             .await
             .map_err(pg)?;
@@ -780,7 +780,7 @@ impl Store for PgStore {
         let rows = client
             .query(
                 "SELECT at, token_id, operation, type, resource_id, outcome FROM audit WHERE tenant = $1 ORDER BY n DESC LIMIT $2",
-                &[&tenant, &(limit as i64)],
+                &[&tenant, &sql_int(limit)],
             )
             .await
             .map_err(pg)?;

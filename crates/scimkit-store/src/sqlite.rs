@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    check_version, email_keys, indexed, member_diff, membership_events, split_members,
+    check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -713,7 +713,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(StoreError::backend)?;
             let rows = stmt
-                .query_map(params![tenant, after as i64, limit as i64], |r| {
+                .query_map(params![tenant, sql_int(after), sql_int(limit)], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -752,7 +752,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(StoreError::backend)?;
             let rows = stmt
-                .query_map(params![tenant, limit as i64], |r| {
+                .query_map(params![tenant, sql_int(limit)], |r| {
                     Ok(AuditRecord {
                         at: r.get(0)?,
                         token_id: r.get(1)?,

@@ -31,10 +31,15 @@ use proptest::sample::Index;
 use proptest::strategy::Union;
 use scimkit_schema::messages::SortOrder;
 use scimkit_schema::{AttrPath, Mode, NormalizeOptions, Registry};
-use scimkit_store::{Ctx, Member, MemoryStore, Page, Query, SqliteStore, Store, StoreError};
+use scimkit_store::{
+    Ctx, Member, MemoryStore, Page, PgStore, Query, SqliteStore, Store, StoreError,
+};
 use serde_json::{Map, Value, json};
 
-use crate::backends;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use crate::all_backends;
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -98,13 +103,6 @@ fn time(second: u8) -> String {
 
 fn ctx(second: u8) -> Ctx {
     Ctx::at(time(second)).with_token("tok-eq")
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn normalize(rt: &str, body: Value) -> Map<String, Value> {
@@ -420,27 +418,83 @@ fn directory() -> impl Strategy<Value = Directory> {
         })
 }
 
-/// The two stores under comparison.
+/// The backend compared with the in-memory reference.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    /// A fresh in-memory SQLite database per case.
+    Sqlite,
+    /// One PostgreSQL schema shared by every case of the test binary, a fresh tenant per
+    /// case (tenants are isolated, so cases cannot see each other). `None` from [`load`]
+    /// when PostgreSQL is not configured (never under CI, see [`crate::postgres`]).
+    Postgres,
+}
+
+/// The two stores under comparison and the tenant the case writes to.
 struct Pair {
     memory: MemoryStore,
-    sqlite: SqliteStore,
+    other: Arc<dyn Store>,
+    name: &'static str,
+    tenant: String,
+}
+
+/// The PostgreSQL store shared by the equivalence tests, created on [`RT`] so that its
+/// connections outlive each case. Its schema is left for `.ci/run` to drop (statics are not
+/// dropped).
+static PG: tokio::sync::OnceCell<Option<(Arc<PgStore>, crate::PgSchema)>> =
+    tokio::sync::OnceCell::const_new();
+
+/// The runtime every case runs on: multi-threaded, so PostgreSQL connection tasks keep
+/// running between cases and several test threads can `block_on` it at once.
+static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+});
+
+/// A fresh pair for one case, or `None` when `backend` is not available here.
+async fn pair(backend: Backend) -> Option<Pair> {
+    static CASE: AtomicUsize = AtomicUsize::new(0);
+    let memory = MemoryStore::new(Registry::new());
+    match backend {
+        Backend::Sqlite => Some(Pair {
+            memory,
+            other: Arc::new(SqliteStore::open_in_memory(Registry::new()).expect("sqlite opens")),
+            name: "sqlite",
+            tenant: "t".to_owned(),
+        }),
+        Backend::Postgres => {
+            let pg = PG
+                .get_or_init(|| async { crate::postgres().await.map(|(s, g)| (Arc::new(s), g)) })
+                .await
+                .as_ref()?;
+            let n = CASE.fetch_add(1, Ordering::Relaxed);
+            Some(Pair {
+                memory,
+                other: Arc::clone(&pg.0) as Arc<dyn Store>,
+                name: "postgres",
+                tenant: format!("case{n}"),
+            })
+        }
+    }
 }
 
 fn kind(e: &StoreError) -> (u16, Option<&'static str>) {
     (e.status(), e.scim_type().map(|t| t.as_str()))
 }
 
-/// Loads `dir` into both stores, checking that every write has the same outcome.
-async fn load(dir: &Directory) -> Result<Pair, TestCaseError> {
-    let pair = Pair {
-        memory: MemoryStore::new(Registry::new()),
-        sqlite: SqliteStore::open_in_memory(Registry::new()).expect("sqlite opens"),
+/// Loads `dir` into both stores, checking that every write has the same outcome; `None`
+/// when `backend` is not available here.
+async fn load(dir: &Directory, backend: Backend) -> Result<Option<Pair>, TestCaseError> {
+    let Some(pair) = pair(backend).await else {
+        return Ok(None);
     };
-    let (m, s) = (&pair.memory, &pair.sqlite);
+    let (m, s, t) = (&pair.memory, &*pair.other, pair.tenant.as_str());
     for (i, u) in dir.users.iter().enumerate() {
         let id = user_id(i);
-        let a = m.create("t", "User", &id, u.body.clone(), &ctx(u.at)).await;
-        let b = s.create("t", "User", &id, u.body.clone(), &ctx(u.at)).await;
+        let a = m.create(t, "User", &id, u.body.clone(), &ctx(u.at)).await;
+        let b = s.create(t, "User", &id, u.body.clone(), &ctx(u.at)).await;
         match (&a, &b) {
             (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "create {} differs", id),
             (Err(x), Err(y)) => {
@@ -448,17 +502,19 @@ async fn load(dir: &Directory) -> Result<Pair, TestCaseError> {
                 prop_assert!(
                     matches!(x, StoreError::Uniqueness { .. })
                         && matches!(y, StoreError::Uniqueness { .. }),
-                    "create {}: memory {}, sqlite {}",
+                    "create {}: memory {}, {} {}",
                     id,
                     x,
+                    pair.name,
                     y
                 );
             }
             _ => prop_assert!(
                 false,
-                "create {} succeeded on one backend only: memory {:?}, sqlite {:?}",
+                "create {} succeeded on one backend only: memory {:?}, {} {:?}",
                 id,
                 a.as_ref().map(|_| ()),
+                pair.name,
                 b.as_ref().map(|_| ())
             ),
         }
@@ -467,8 +523,8 @@ async fn load(dir: &Directory) -> Result<Pair, TestCaseError> {
         let id = group_id(g);
         let body = dir.group_body(g);
         let at = ctx(dir.groups[g].at);
-        let a = m.create("t", "Group", &id, body.clone(), &at).await;
-        let b = s.create("t", "Group", &id, body, &at).await;
+        let a = m.create(t, "Group", &id, body.clone(), &at).await;
+        let b = s.create(t, "Group", &id, body, &at).await;
         prop_assert_eq!(
             a.map_err(|e| e.to_string()),
             b.map_err(|e| e.to_string()),
@@ -491,9 +547,9 @@ async fn load(dir: &Directory) -> Result<Pair, TestCaseError> {
         }
         let id = user_id(i);
         let a = m
-            .replace("t", "User", &id, body.clone(), None, &ctx(at))
+            .replace(t, "User", &id, body.clone(), None, &ctx(at))
             .await;
-        let b = s.replace("t", "User", &id, body, None, &ctx(at)).await;
+        let b = s.replace(t, "User", &id, body, None, &ctx(at)).await;
         match (&a, &b) {
             (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "replace {}", id),
             (Err(x), Err(y)) => prop_assert_eq!(kind(x), kind(y), "replace {}", id),
@@ -506,10 +562,10 @@ async fn load(dir: &Directory) -> Result<Pair, TestCaseError> {
         };
         let id = group_id(g);
         let a = m
-            .change_members("t", &id, &added, &removed, None, &ctx(at))
+            .change_members(t, &id, &added, &removed, None, &ctx(at))
             .await;
         let b = s
-            .change_members("t", &id, &added, &removed, None, &ctx(at))
+            .change_members(t, &id, &added, &removed, None, &ctx(at))
             .await;
         prop_assert_eq!(
             a.map(|s| (s.version, s.last_modified))
@@ -521,8 +577,8 @@ async fn load(dir: &Directory) -> Result<Pair, TestCaseError> {
         );
     }
     for (rt, id) in dir.deleted_ids() {
-        let a = m.delete("t", rt, &id, None, &ctx(20)).await;
-        let b = s.delete("t", rt, &id, None, &ctx(20)).await;
+        let a = m.delete(t, rt, &id, None, &ctx(20)).await;
+        let b = s.delete(t, rt, &id, None, &ctx(20)).await;
         prop_assert_eq!(
             a.map_err(|e| kind(&e)),
             b.map_err(|e| kind(&e)),
@@ -531,7 +587,7 @@ async fn load(dir: &Directory) -> Result<Pair, TestCaseError> {
             id
         );
     }
-    Ok(pair)
+    Ok(Some(pair))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -918,8 +974,8 @@ fn show(r: &Result<Page, StoreError>) -> String {
 /// Runs `s` on both stores; `Err` describes a disagreement.
 async fn compare(pair: &Pair, s: &Search) -> Result<(), String> {
     let q = s.query();
-    let a = pair.memory.search("t", s.rt, &q).await;
-    let b = pair.sqlite.search("t", s.rt, &q).await;
+    let a = pair.memory.search(&pair.tenant, s.rt, &q).await;
+    let b = pair.other.search(&pair.tenant, s.rt, &q).await;
     let same = match (&a, &b) {
         (Ok(x), Ok(y)) => x.total == y.total && rows(x) == rows(y),
         (Err(x), Err(y)) => kind(x) == kind(y),
@@ -928,18 +984,25 @@ async fn compare(pair: &Pair, s: &Search) -> Result<(), String> {
     if same {
         return Ok(());
     }
-    let mut msg = format!("{s:?}\n  memory: {}\n  sqlite: {}", show(&a), show(&b));
+    let name = pair.name;
+    let mut msg = format!("{s:?}\n  memory: {}\n  {name}: {}", show(&a), show(&b));
     if let (Ok(x), Ok(y)) = (&a, &b) {
         let (x, y) = (rows(x), rows(y));
         if let Some((rx, ry)) = x.iter().zip(&y).find(|(rx, ry)| rx != ry) {
-            msg += &format!("\n  first difference:\n    memory {rx:?}\n    sqlite {ry:?}");
+            msg += &format!("\n  first difference:\n    memory {rx:?}\n    {name} {ry:?}");
         }
     }
     Err(msg)
 }
 
-async fn check(dir: &Directory, searches: &[Search]) -> Result<(), TestCaseError> {
-    let pair = load(dir).await?;
+async fn check(
+    dir: &Directory,
+    searches: &[Search],
+    backend: Backend,
+) -> Result<(), TestCaseError> {
+    let Some(pair) = load(dir, backend).await? else {
+        return Ok(());
+    };
     for s in searches {
         if let Err(msg) = compare(&pair, s).await {
             return Err(TestCaseError::fail(msg));
@@ -963,7 +1026,16 @@ proptest! {
         dir in directory(),
         searches in prop::collection::vec(search(0), 1..10),
     ) {
-        rt().block_on(check(&dir, &searches))?;
+        RT.block_on(check(&dir, &searches, Backend::Sqlite))?;
+    }
+
+    /// The same against PostgreSQL (a fresh tenant per case in one schema).
+    #[test]
+    fn postgres_search_equals_memory_search(
+        dir in directory(),
+        searches in prop::collection::vec(search(0), 1..10),
+    ) {
+        RT.block_on(check(&dir, &searches, Backend::Postgres))?;
     }
 
     /// The same with filters that parse but cannot be evaluated on some resources
@@ -973,7 +1045,16 @@ proptest! {
         dir in directory(),
         searches in prop::collection::vec(search(3), 1..10),
     ) {
-        rt().block_on(check(&dir, &searches))?;
+        RT.block_on(check(&dir, &searches, Backend::Sqlite))?;
+    }
+
+    /// Invalid filters against PostgreSQL.
+    #[test]
+    fn postgres_search_equals_memory_search_with_invalid_filters(
+        dir in directory(),
+        searches in prop::collection::vec(search(3), 1..10),
+    ) {
+        RT.block_on(check(&dir, &searches, Backend::Postgres))?;
     }
 }
 
@@ -1006,7 +1087,7 @@ async fn disagreements(pair: &Pair, cases: &[(&'static str, &str)]) -> Vec<Strin
 /// filter below is 400 `invalidFilter` on memory and 200 with no results on SQLite.
 #[test]
 fn invalid_filter_errors_do_not_depend_on_the_index() {
-    rt().block_on(async {
+    RT.block_on(async {
         let dir = Directory {
             users: vec![UserSpec {
                 body: normalize("User", json!({"schemas": [USER], "userName": "alice"})),
@@ -1024,20 +1105,24 @@ fn invalid_filter_errors_do_not_depend_on_the_index() {
             }],
             deleted: Vec::new(),
         };
-        let pair = load(&dir).await.unwrap();
-        let found = disagreements(
-            &pair,
-            &[
-                ("User", r#"title eq true and externalId eq "x""#),
-                ("User", r#"title eq true and displayName eq "x""#),
-                ("Group", r#"displayName eq true and externalId eq "x""#),
-                ("Group", r#"displayName eq true and displayName eq "x""#),
-                ("Group", r#"displayName eq true and userName eq "x""#),
-                ("Group", r#"displayName eq true and emails.value eq "x""#),
-            ],
-        )
-        .await;
-        assert!(found.is_empty(), "{}", found.join("\n"));
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let Some(pair) = load(&dir, backend).await.unwrap() else {
+                continue;
+            };
+            let found = disagreements(
+                &pair,
+                &[
+                    ("User", r#"title eq true and externalId eq "x""#),
+                    ("User", r#"title eq true and displayName eq "x""#),
+                    ("Group", r#"displayName eq true and externalId eq "x""#),
+                    ("Group", r#"displayName eq true and displayName eq "x""#),
+                    ("Group", r#"displayName eq true and userName eq "x""#),
+                    ("Group", r#"displayName eq true and emails.value eq "x""#),
+                ],
+            )
+            .await;
+            assert!(found.is_empty(), "{}", found.join("\n"));
+        }
     });
 }
 
@@ -1046,14 +1131,24 @@ fn invalid_filter_errors_do_not_depend_on_the_index() {
 /// `change_members` drops later duplicates). Reads that assemble `members` then differ.
 #[test]
 fn duplicate_members_keep_the_same_value() {
-    rt().block_on(async {
-        let pair = load(&Directory {
+    RT.block_on(async {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            duplicate_members_case(backend).await;
+        }
+    });
+}
+
+async fn duplicate_members_case(backend: Backend) {
+    {
+        let empty_dir = Directory {
             users: Vec::new(),
             groups: Vec::new(),
             deleted: Vec::new(),
-        })
-        .await
-        .unwrap();
+        };
+        let Some(pair) = load(&empty_dir, backend).await.unwrap() else {
+            return;
+        };
+        let t = pair.tenant.as_str();
         let body = normalize(
             "Group",
             json!({"schemas": [GROUP], "displayName": "Admins", "members": [
@@ -1064,23 +1159,23 @@ fn duplicate_members_keep_the_same_value() {
         let empty = normalize("Group", json!({"schemas": [GROUP], "displayName": "Ops"}));
         let mut twice = vec![Member::new("u00"), Member::new("u00")];
         twice[1].display = Some("alice".into());
-        for store in [&pair.memory as &dyn Store, &pair.sqlite] {
+        for store in [&pair.memory as &dyn Store, &*pair.other] {
             store
-                .create("t", "Group", "g00", body.clone(), &ctx(0))
+                .create(t, "Group", "g00", body.clone(), &ctx(0))
                 .await
                 .unwrap();
             store
-                .create("t", "Group", "g01", empty.clone(), &ctx(1))
+                .create(t, "Group", "g01", empty.clone(), &ctx(1))
                 .await
                 .unwrap();
             store
-                .change_members("t", "g01", &twice, &[], None, &ctx(2))
+                .change_members(t, "g01", &twice, &[], None, &ctx(2))
                 .await
                 .unwrap();
         }
         let found = disagreements(&pair, &[("Group", r#"members[value eq "u00"]"#)]).await;
         assert!(found.is_empty(), "{}", found.join("\n"));
-    });
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1211,9 +1306,9 @@ fn pushed_down_lookups_match_the_evaluator() {
         ("Group", r#"userName eq "bjensen""#, &[]),
         ("Group", r#"emails.value eq "bjensen@example.com""#, &[]),
     ];
-    rt().block_on(async {
-        let mut results: Vec<Vec<Result<Page, String>>> = Vec::new();
-        for (name, store, _dir) in backends() {
+    RT.block_on(async {
+        let mut results: Vec<(&str, Vec<Result<Page, String>>)> = Vec::new();
+        for (name, store, _guard) in all_backends().await {
             for (i, u) in users.iter().enumerate() {
                 let body = normalize("User", u.clone());
                 store
@@ -1253,15 +1348,19 @@ fn pushed_down_lookups_match_the_evaluator() {
             let page = store.search("t", "User", &q).await.unwrap();
             let ids: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
             assert_eq!((page.total, ids), (2, vec!["u1"]), "{name}");
-            results.push(mine);
+            results.push((name, mine));
         }
-        assert_eq!(results.len(), 2);
-        for (i, (m, s)) in results[0].iter().zip(&results[1]).enumerate() {
-            let same = match (m, s) {
-                (Ok(m), Ok(s)) => m.total == s.total && rows(m) == rows(s),
-                (m, s) => m.as_ref().err() == s.as_ref().err(),
-            };
-            assert!(same, "{:?}: memory and sqlite differ", cases[i]);
+        assert!(results.len() >= 2);
+        let (reference, rest) = results.split_first().unwrap();
+        assert_eq!(reference.0, "memory");
+        for (name, theirs) in rest {
+            for (i, (m, s)) in reference.1.iter().zip(theirs).enumerate() {
+                let same = match (m, s) {
+                    (Ok(m), Ok(s)) => m.total == s.total && rows(m) == rows(s),
+                    (m, s) => m.as_ref().err() == s.as_ref().err(),
+                };
+                assert!(same, "{:?}: memory and {name} differ", cases[i]);
+            }
         }
     });
 }

@@ -3,8 +3,8 @@
 //! - `conformance`: the Store contract (CRUD, versions, uniqueness, tenants, membership,
 //!   events, audit, search), once per backend (memory, SQLite, and PostgreSQL when
 //!   `SCIMKIT_TEST_POSTGRES_URL` is set, which CI always does).
-//! - `equivalence`: SQLite search results equal the in-memory evaluator's, for generated
-//!   directories and filters.
+//! - `equivalence`: SQLite and PostgreSQL search results equal the in-memory evaluator's,
+//!   for generated directories and filters.
 //! - `reliability`: SIGKILL under write load loses no acknowledged write; races on
 //!   `userName`, ids, conditional updates and membership lose nothing.
 
@@ -44,22 +44,29 @@ pub(crate) async fn all_backends() -> Vec<Backend> {
             )
         })
         .collect();
+    if let Some((store, schema)) = postgres().await {
+        out.push(("postgres", Box::new(store), Some(Box::new(schema))));
+    }
+    out
+}
+
+/// A PostgreSQL store on a fresh schema (dropped by the returned guard), or `None` when
+/// `SCIMKIT_TEST_POSTGRES_URL` is not set. Under CI (`CI` set) the variable must be set:
+/// PostgreSQL tests are never skipped there.
+pub(crate) async fn postgres() -> Option<(PgStore, PgSchema)> {
     match std::env::var("SCIMKIT_TEST_POSTGRES_URL") {
         Ok(url) => {
             let schema = PgSchema::new(&url);
-            let store = PgStore::connect(&url, Some(&schema.name), Registry::new())
-                .await
-                .expect("postgres connects");
-            out.push(("postgres", Box::new(store), Some(Box::new(schema))));
+            let store = schema.open().await;
+            Some((store, schema))
         }
         Err(_) if std::env::var_os("CI").is_some() => {
             panic!(
                 "SCIMKIT_TEST_POSTGRES_URL must be set in CI: the PostgreSQL tests are never skipped there"
             )
         }
-        Err(_) => {}
+        Err(_) => None,
     }
-    out
 }
 
 /// A PostgreSQL schema for one test, dropped afterwards.
@@ -77,6 +84,15 @@ impl PgSchema {
             url: url.to_owned(),
             name: format!("scimkit_it_{}_{n}", std::process::id()),
         }
+    }
+}
+
+impl PgSchema {
+    /// Another store instance on this schema (as a second server process would have).
+    pub(crate) async fn open(&self) -> PgStore {
+        PgStore::connect(&self.url, Some(&self.name), Registry::new())
+            .await
+            .expect("postgres connects")
     }
 }
 

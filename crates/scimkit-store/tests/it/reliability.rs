@@ -27,7 +27,9 @@
 //! state (versions, live and deleted resources, every group's members), and each change has
 //! exactly one audit record.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -39,7 +41,7 @@ use scimkit_store::{Ctx, EventKind, Member, Query, SqliteStore, Store, StoreErro
 use serde_json::{Map, Value, json};
 use tokio::sync::Barrier;
 
-use crate::{TempDir, backends};
+use crate::{TempDir, backends, postgres};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -327,12 +329,14 @@ fn kill_delays() -> [Duration; 3] {
     [300, 467, 634].map(|base| Duration::from_millis(base + next()))
 }
 
-/// One round: start the writer at `start`, let it write for `delay` after its first ack, kill
-/// it, and return the complete ack lines it printed.
-fn crash_round(writer: &Path, db: &Path, start: u64, delay: Duration) -> Vec<String> {
+/// One round: start the writer on `target` (a file, or a PostgreSQL URL and schema) at
+/// `start`, let it write for `delay` after its first ack, kill it, and return the complete ack
+/// lines it printed.
+fn crash_round(writer: &Path, target: &[&OsStr], start: u64, delay: Duration) -> Vec<String> {
     let mut child = Command::new(writer)
-        .arg(db)
+        .arg(target[0])
         .arg(start.to_string())
+        .args(&target[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -419,6 +423,44 @@ fn sigkill_under_write_load_loses_no_acknowledged_write() {
     let writer = crash_writer();
     let dir = TempDir::new("crash");
     let db = dir.0.join("crash.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    crash_rounds(&writer, &[db.as_os_str()], |what| {
+        assert_sound_file(what, &db);
+        rt.block_on(async { Box::new(SqliteStore::open(&db, Registry::new()).unwrap()) as _ })
+    });
+}
+
+/// The crash test against PostgreSQL: the writer is killed, the server keeps running; no
+/// acknowledged write is lost and no transaction is half applied.
+#[test]
+fn sigkill_under_write_load_loses_no_acknowledged_write_postgres() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some((store, schema)) = rt.block_on(postgres()) else {
+        return;
+    };
+    drop(store); // the schema is migrated; each round's check opens a store of its own
+    let writer = crash_writer();
+    let url = std::env::var("SCIMKIT_TEST_POSTGRES_URL").unwrap();
+    let target = [OsStr::new(&url), OsStr::new(&schema.name)];
+    crash_rounds(&writer, &target, |what| {
+        rt.block_on(async {
+            assert_sound_schema(what, &url, &schema.name).await;
+            Box::new(schema.open().await) as _
+        })
+    });
+}
+
+/// Three crash rounds on `target`, each continuing where the previous one was killed; after
+/// each, `reopen` checks the raw database and returns a store on it, on which every
+/// acknowledged write must be found and the outbox must replay to the stored state.
+fn crash_rounds(writer: &Path, target: &[&OsStr], mut reopen: impl FnMut(&str) -> Box<dyn Store>) {
     let delays = kill_delays();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -426,55 +468,74 @@ fn sigkill_under_write_load_loses_no_acknowledged_write() {
         .unwrap();
     let mut ledger = Ledger::default();
     for (round, delay) in delays.iter().enumerate() {
-        // Each round continues on the file the previous one crashed on.
         let what =
             format!("round {round} (killed {delay:?} after the first ack; delays {delays:?})");
-        let lines = crash_round(&writer, &db, round as u64 * 1_000_000, *delay);
+        let lines = crash_round(writer, target, round as u64 * 1_000_000, *delay);
         for line in &lines {
             ledger.record(line);
         }
-        assert_sound_file(&what, &db);
-        rt.block_on(async {
-            let store = SqliteStore::open(&db, Registry::new()).unwrap();
-            let summary = assert_consistent(&what, &store, CRASH_TENANT).await;
-            // Every acknowledged write is there: created ids exist at their acknowledged
-            // version or later; deleted ones are gone.
-            // A delete may have committed without its ack (the write in flight at the kill):
-            // the outbox says so.
-            let deleted: BTreeSet<String> = store
-                .events(CRASH_TENANT, 0, usize::MAX)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|e| e.kind == EventKind::Deleted)
-                .map(|e| e.resource_id)
-                .collect();
-            for (id, acked) in &ledger.ids {
-                let stored = summary.versions.get(id);
-                match acked {
-                    Some(v) => assert!(
-                        stored.is_some_and(|s| s >= v)
-                            || (stored.is_none() && deleted.contains(id)),
-                        "{what}: {id} acknowledged at version {v}, stored: {stored:?}"
-                    ),
-                    None => assert_eq!(stored, None, "{what}: {id} acknowledged as deleted"),
-                }
-            }
-            // The writer is sequential: beyond the acknowledged writes, at most one per round
-            // (the one in flight at the kill) may have committed.
-            let rounds = round + 1;
-            assert!(
-                (ledger.acks..=ledger.acks + rounds).contains(&summary.changes),
-                "{what}: {} changes stored, {} acknowledged, {rounds} rounds",
-                summary.changes,
-                ledger.acks
-            );
-            assert!(
-                summary.live > 0 && summary.deleted > 0,
-                "{what}: {summary:?}"
-            );
-        });
+        let store = reopen(&what);
+        rt.block_on(check_after_crash(&what, &*store, &ledger, round + 1));
     }
+}
+
+/// After `rounds` crashes: every acknowledged write is there, and at most one unacknowledged
+/// write per round (the one in flight at the kill) committed.
+async fn check_after_crash(what: &str, store: &dyn Store, ledger: &Ledger, rounds: usize) {
+    let summary = assert_consistent(what, store, CRASH_TENANT).await;
+    // Created ids exist at their acknowledged version or later; deleted ones are gone. A
+    // delete may have committed without its ack (the write in flight at the kill): the
+    // outbox says so.
+    let deleted: BTreeSet<String> = store
+        .events(CRASH_TENANT, 0, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Deleted)
+        .map(|e| e.resource_id)
+        .collect();
+    for (id, acked) in &ledger.ids {
+        let stored = summary.versions.get(id);
+        match acked {
+            Some(v) => assert!(
+                stored.is_some_and(|s| s >= v) || (stored.is_none() && deleted.contains(id)),
+                "{what}: {id} acknowledged at version {v}, stored: {stored:?}"
+            ),
+            None => assert_eq!(stored, None, "{what}: {id} acknowledged as deleted"),
+        }
+    }
+    // The writer is sequential: beyond the acknowledged writes, at most one per round may
+    // have committed.
+    assert!(
+        (ledger.acks..=ledger.acks + rounds).contains(&summary.changes),
+        "{what}: {} changes stored, {} acknowledged, {rounds} rounds",
+        summary.changes,
+        ledger.acks
+    );
+    assert!(
+        summary.live > 0 && summary.deleted > 0,
+        "{what}: {summary:?}"
+    );
+}
+
+/// The PostgreSQL counterpart of [`assert_sound_file`]: no member row belongs to a group that
+/// does not exist (PostgreSQL's own consistency is the server's business).
+async fn assert_sound_schema(what: &str, url: &str, schema: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let sql = format!(
+        "SELECT COUNT(*) FROM {schema}.members m WHERE NOT EXISTS (SELECT 1 FROM \
+         {schema}.resources r WHERE r.tenant = m.tenant AND r.type = 'Group' AND r.id = m.group_id)"
+    );
+    let orphans: i64 = client.query_one(&sql, &[]).await.unwrap().get(0);
+    assert_eq!(
+        orphans, 0,
+        "{what}: member rows of groups that do not exist"
+    );
+    drop(client);
+    let _ = conn.await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,16 +544,28 @@ fn sigkill_under_write_load_loses_no_acknowledged_write() {
 
 const TENANT: &str = "acme";
 
-/// A configuration raced on: a name, its stores, and the guard of its files.
-type Racer = (&'static str, Vec<Arc<dyn Store>>, Option<TempDir>);
+/// A configuration raced on: a name, its stores, and the guard of its files or schema.
+type Racer = (&'static str, Vec<Arc<dyn Store>>, Option<Box<dyn Any>>);
 
-/// The store configurations raced on: the memory store, one SQLite store, and two
-/// `SqliteStore`s on one file (task `i` uses store `i % len`).
-fn racers() -> Vec<Racer> {
+/// The store configurations raced on: the memory store, one SQLite store, two
+/// `SqliteStore`s on one file, and, with PostgreSQL, two `PgStore` instances (two pools, as
+/// two server processes would have) on one schema. Task `i` uses store `i % len`.
+async fn racers() -> Vec<Racer> {
     let mut out: Vec<Racer> = backends()
         .into_iter()
-        .map(|(name, store, dir)| (name, vec![Arc::from(store)], dir))
+        .map(|(name, store, dir)| {
+            let guard = dir.map(|d| Box::new(d) as Box<dyn Any>);
+            (name, vec![Arc::from(store)], guard)
+        })
         .collect();
+    if let Some((a, schema)) = postgres().await {
+        let b = schema.open().await;
+        out.push((
+            "postgres, two store instances",
+            vec![Arc::new(a), Arc::new(b)],
+            Some(Box::new(schema)),
+        ));
+    }
     let dir = TempDir::new("two-conns");
     let path = dir.0.join("shared.db");
     let a = SqliteStore::open(&path, Registry::new()).unwrap();
@@ -500,7 +573,7 @@ fn racers() -> Vec<Racer> {
     out.push((
         "sqlite, two connections",
         vec![Arc::new(a), Arc::new(b)],
-        Some(dir),
+        Some(Box::new(dir)),
     ));
     out
 }
@@ -547,7 +620,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn one_user_name_created_by_32_tasks_at_once_is_taken_once() {
     const N: usize = 32;
-    for (name, stores, _dir) in racers() {
+    for (name, stores, _dir) in racers().await {
         for round in 0..8 {
             let base = format!("bjensen{round}");
             let results = race(&stores, N, |i, store| {
@@ -589,7 +662,7 @@ async fn one_user_name_created_by_32_tasks_at_once_is_taken_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn one_id_created_by_32_tasks_at_once_is_created_once() {
     const N: usize = 32;
-    for (name, stores, _dir) in racers() {
+    for (name, stores, _dir) in racers().await {
         for round in 0..4 {
             let id = format!("same{round}");
             let results = race(&stores, N, |i, store| {
@@ -621,7 +694,7 @@ async fn one_id_created_by_32_tasks_at_once_is_created_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn conditional_replaces_from_16_tasks_lose_no_update() {
     const N: usize = 16;
-    for (name, stores, _dir) in racers() {
+    for (name, stores, _dir) in racers().await {
         stores[0]
             .create(TENANT, "User", "u1", user("counter"), &ctx())
             .await
@@ -668,7 +741,7 @@ async fn conditional_replaces_from_16_tasks_lose_no_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn concurrent_member_changes_to_one_group_lose_none() {
     const N: usize = 32;
-    for (name, stores, _dir) in racers() {
+    for (name, stores, _dir) in racers().await {
         let group = obj(json!({"schemas": [GROUP], "displayName": "crowd"}));
         stores[0]
             .create(TENANT, "Group", "g1", group, &ctx())
