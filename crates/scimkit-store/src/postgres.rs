@@ -686,7 +686,7 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
         let client = self.pool.get().await.map_err(pg)?;
         let base = "SELECT id, version, created, modified, body FROM resources WHERE tenant = $1 AND type = $2";
-        let rows = match q.filter.as_ref().and_then(Lookup::of) {
+        let (sql, value) = match q.filter.as_ref().and_then(Lookup::of) {
             Some(lookup) => {
                 let (clause, v) = match lookup {
                     Lookup::Id(v) => (" AND id = $3", v),
@@ -698,24 +698,37 @@ impl Store for PgStore {
                         v,
                     ),
                 };
-                client
-                    .query(&format!("{base}{clause}"), &[&tenant, &rt, &v])
-                    .await
+                (format!("{base}{clause}"), Some(v))
             }
-            None => client.query(base, &[&tenant, &rt]).await,
+            None => (base.to_owned(), None),
+        };
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&tenant, &rt];
+        if let Some(v) = &value {
+            params.push(v);
         }
-        .map_err(pg)?;
-        let with_members = q.filter.as_ref().is_some_and(query::reads_members);
-        let mut candidates = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let s = stored(rt, row)?;
-            candidates.push(if with_members {
-                assemble(&client, tenant, s).await?
-            } else {
-                s
-            });
+        let mut selection = query::Selection::new(q, &bound)?;
+        if q.filter.as_ref().is_some_and(query::reads_members) {
+            // Members are read per row with the same connection: collect the rows first.
+            let rows = client.query(&sql, &params).await.map_err(pg)?;
+            for row in &rows {
+                let s = stored(rt, row)?;
+                selection.offer(assemble(&client, tenant, s).await?)?;
+            }
+        } else {
+            // Rows stream through the selection: a scan holds one page, not every match.
+            let rows = client
+                .query_raw(&sql, params.iter().copied())
+                .await
+                .map_err(pg)?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows)
+                .await
+                .map_err(pg)?
+            {
+                selection.offer(stored(rt, &row)?)?;
+            }
         }
-        query::finish(candidates, q, &bound)
+        Ok(selection.page())
     }
 
     async fn is_member(

@@ -165,24 +165,80 @@ pub(crate) fn finish(
     query: &Query,
     bound: &Bound<'_>,
 ) -> Result<Page, StoreError> {
-    if let Some(f) = &query.filter {
-        f.check(bound, scimkit_filter::EvalOptions::default())
-            .map_err(|e| StoreError::Filter(e.to_string()))?;
+    let mut selection = Selection::new(query, bound)?;
+    for c in candidates {
+        selection.offer(c)?;
     }
-    // Sort with a key per resource, ties broken by id: a total order, which cursors need.
-    let sorter = match &query.sort_by {
-        Some(path) => Some(
-            Sorter::new(bound, path, query.sort_order)
-                .map_err(|e| StoreError::Filter(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let cmp = |a: &SortKey, b: &SortKey| match &sorter {
-        Some(sorter) => sorter.compare_keys(a, b),
-        None => a.cmp_ascending(b),
-    };
-    let mut keyed: Vec<(SortKey, Stored)> = Vec::with_capacity(candidates.len());
-    for mut c in candidates {
+    Ok(selection.page())
+}
+
+/// A search in progress: candidates are offered one at a time, and only those that can still
+/// be on the requested page are kept, so a scan holds O(page) resources, not O(matches)
+/// (backends stream their rows into it).
+pub(crate) struct Selection<'a> {
+    query: &'a Query,
+    bound: &'a Bound<'a>,
+    sorter: Option<Sorter<'a>>,
+    /// The position a cursor names: only matches after it are kept.
+    after: Option<(SortKey, String)>,
+    /// How many of the first matches (in order) must be kept: `startIndex - 1 + count`, or
+    /// `count` after a cursor.
+    limit: usize,
+    kept: Vec<(SortKey, Stored)>,
+    /// Every match.
+    total: usize,
+    /// Matches after the cursor (all of them without one).
+    rest: usize,
+}
+
+impl<'a> Selection<'a> {
+    /// Checks the filter and the sort attribute against the resource type before any data,
+    /// so that errors do not depend on which resources are offered.
+    pub(crate) fn new(query: &'a Query, bound: &'a Bound<'a>) -> Result<Self, StoreError> {
+        if let Some(f) = &query.filter {
+            f.check(bound, scimkit_filter::EvalOptions::default())
+                .map_err(|e| StoreError::Filter(e.to_string()))?;
+        }
+        // Sort with a key per resource, ties broken by id: a total order, which cursors need.
+        let sorter = match &query.sort_by {
+            Some(path) => Some(
+                Sorter::new(bound, path, query.sort_order)
+                    .map_err(|e| StoreError::Filter(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let count = query.count.unwrap_or(usize::MAX);
+        let (after, limit) = match query.cursor.as_deref() {
+            None => (None, (query.start_index.max(1) - 1).saturating_add(count)),
+            Some("") => (None, count),
+            Some(token) => (Some(decode_cursor(token)?), count),
+        };
+        Ok(Self {
+            query,
+            bound,
+            sorter,
+            after,
+            limit,
+            kept: Vec::new(),
+            total: 0,
+            rest: 0,
+        })
+    }
+
+    fn cmp(
+        sorter: Option<&Sorter<'_>>,
+        a: (&SortKey, &str),
+        b: (&SortKey, &str),
+    ) -> std::cmp::Ordering {
+        let by_key = match sorter {
+            Some(sorter) => sorter.compare_keys(a.0, b.0),
+            None => a.0.cmp_ascending(b.0),
+        };
+        by_key.then_with(|| a.1.cmp(b.1))
+    }
+
+    /// Evaluates the filter on `c` and keeps it if it can be on the page.
+    pub(crate) fn offer(&mut self, mut c: Stored) -> Result<(), StoreError> {
         // The filter and the sort key may read `id` and `meta`, which the stored body does
         // not hold: add them for the moment (no copy of the body), then take them out.
         let added_id = !c.body.contains_key("id");
@@ -197,13 +253,13 @@ pub(crate) fn finish(
                 serde_json::json!({"created": c.created, "lastModified": c.last_modified, "resourceType": c.resource_type}),
             );
         }
-        let keep = match &query.filter {
+        let keep = match &self.query.filter {
             None => true,
             Some(f) => f
-                .matches(&c.body, bound)
+                .matches(&c.body, self.bound)
                 .map_err(|e| StoreError::Filter(e.to_string()))?,
         };
-        let key = keep.then(|| match &sorter {
+        let key = keep.then(|| match &self.sorter {
             Some(sorter) => sorter.key(&c.body),
             // The default order: creation, then id.
             None => SortKey::Text(c.created.clone()),
@@ -214,48 +270,65 @@ pub(crate) fn finish(
         if added_id {
             c.body.shift_remove("id");
         }
-        if let Some(key) = key {
-            keyed.push((key, c));
+        let Some(key) = key else {
+            return Ok(());
+        };
+        self.total += 1;
+        if let Some((after_key, after_id)) = &self.after {
+            let here = (&key, c.id.as_str());
+            if Self::cmp(self.sorter.as_ref(), here, (after_key, after_id)).is_le() {
+                return Ok(());
+            }
+        }
+        self.rest += 1;
+        if self.limit == 0 {
+            return Ok(());
+        }
+        self.kept.push((key, c));
+        // Keep at most `limit` (amortized: trim when twice as many have gathered).
+        if self.kept.len() >= self.limit.saturating_mul(2).max(64) {
+            self.trim();
+        }
+        Ok(())
+    }
+
+    fn sort(&mut self) {
+        let sorter = self.sorter.as_ref();
+        self.kept
+            .sort_by(|(a, x), (b, y)| Self::cmp(sorter, (a, &x.id), (b, &y.id)));
+    }
+
+    fn trim(&mut self) {
+        self.sort();
+        self.kept.truncate(self.limit);
+    }
+
+    /// The page: index pagination, or the page after the cursor with its `nextCursor`.
+    pub(crate) fn page(mut self) -> Page {
+        self.trim();
+        let count = self.query.count.unwrap_or(usize::MAX);
+        if self.query.cursor.is_none() {
+            let skip = self.query.start_index.max(1) - 1;
+            let resources = self.kept.into_iter().skip(skip).map(|(_, s)| s).collect();
+            return Page {
+                total: self.total,
+                resources,
+                next_cursor: None,
+            };
+        }
+        // Cursor pagination (RFC 9865): the page starts after the position the cursor names,
+        // so writes between pages neither repeat nor skip the resources that stay put.
+        let page: Vec<(SortKey, Stored)> = self.kept.into_iter().take(count).collect();
+        let next_cursor = (self.rest > page.len() && !page.is_empty()).then(|| {
+            let (key, last) = page.last().expect("not empty");
+            encode_cursor(key, &last.id)
+        });
+        Page {
+            total: self.total,
+            resources: page.into_iter().map(|(_, s)| s).collect(),
+            next_cursor,
         }
     }
-    keyed.sort_by(|(a, x), (b, y)| cmp(a, b).then_with(|| x.id.cmp(&y.id)));
-    let total = keyed.len();
-    let count = query.count.unwrap_or(usize::MAX);
-    let Some(cursor) = &query.cursor else {
-        let skip = query.start_index.max(1) - 1;
-        let resources = keyed
-            .into_iter()
-            .skip(skip)
-            .take(count)
-            .map(|(_, s)| s)
-            .collect();
-        return Ok(Page {
-            total,
-            resources,
-            next_cursor: None,
-        });
-    };
-    // Cursor pagination (RFC 9865): the page starts after the position the cursor names, so
-    // writes between pages neither repeat nor skip the resources that stay put.
-    let start = match cursor.as_str() {
-        "" => 0,
-        token => {
-            let (key, id) = decode_cursor(token)?;
-            keyed
-                .partition_point(|(k, s)| cmp(k, &key).then_with(|| s.id.as_str().cmp(&id)).is_le())
-        }
-    };
-    let rest = keyed.len() - start;
-    let page: Vec<(SortKey, Stored)> = keyed.into_iter().skip(start).take(count).collect();
-    let next_cursor = (rest > page.len() && !page.is_empty()).then(|| {
-        let (key, last) = page.last().expect("not empty");
-        encode_cursor(key, &last.id)
-    });
-    Ok(Page {
-        total,
-        resources: page.into_iter().map(|(_, s)| s).collect(),
-        next_cursor,
-    })
 }
 
 /// A cursor: the sort key and id of the last resource of a page, as hex-encoded JSON.
@@ -302,4 +375,104 @@ fn decode_cursor(token: &str) -> Result<(SortKey, String), StoreError> {
         serde_json::Value::Array(_) => return Err(invalid()),
     };
     Ok((key, id.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use scimkit_schema::Registry;
+    use serde_json::json;
+
+    use super::*;
+
+    const TITLES: &[&str] = &["a", "B", "b", "c", "Engineer", ""];
+
+    /// `n` users; created times and titles collide often, so ties are broken by id.
+    fn users(specs: &[(u8, Option<usize>)]) -> Vec<Stored> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, (second, title))| {
+                let mut body = serde_json::Map::new();
+                body.insert("userName".into(), json!(format!("user{i}")));
+                if let Some(t) = title {
+                    body.insert("title".into(), json!(TITLES[*t]));
+                }
+                Stored {
+                    resource_type: "User".into(),
+                    id: format!("{:03}", (i * 37) % 1000),
+                    version: 1,
+                    created: format!("2026-11-28T12:00:{:02}Z", second % 60),
+                    last_modified: format!("2026-11-28T12:00:{:02}Z", second % 60),
+                    body,
+                }
+            })
+            .collect()
+    }
+
+    /// The order and matches without any trimming: every match kept, one sort at the end.
+    fn naive(candidates: &[Stored], query: &Query, bound: &Bound<'_>) -> Vec<String> {
+        let all = Query {
+            count: None,
+            start_index: 1,
+            cursor: None,
+            ..query.clone()
+        };
+        let mut selection = Selection::new(&all, bound).unwrap();
+        for c in candidates {
+            selection.offer(c.clone()).unwrap();
+        }
+        selection.sort();
+        selection.kept.into_iter().map(|(_, s)| s.id).collect()
+    }
+
+    fn ids(page: &Page) -> Vec<String> {
+        page.resources.iter().map(|r| r.id.clone()).collect()
+    }
+
+    proptest! {
+        /// Trimming while streaming (which happens once more than 64 matches gather) gives
+        /// the pages a full sort gives, for index pages and for a walk through cursors.
+        #[test]
+        fn streamed_pages_equal_a_full_sort(
+            specs in prop::collection::vec((any::<u8>(), prop::option::of(0..TITLES.len())), 0..400),
+            filtered in any::<bool>(),
+            sorted in prop::option::of(any::<bool>()),
+            start in 1usize..450,
+            count in 0usize..120,
+        ) {
+            let registry = Registry::new();
+            let bound = registry.bind("User").unwrap();
+            let candidates = users(&specs);
+            let mut query = if filtered { Query::filter("title pr or userName sw \"user1\"").unwrap() } else { Query::all() };
+            if let Some(descending) = sorted {
+                let order = if descending { SortOrder::Descending } else { SortOrder::Ascending };
+                query = query.sorted(AttrPath::new("title"), order);
+            }
+            let order = naive(&candidates, &query, &bound);
+
+            let q = query.clone().page(start, count);
+            let page = finish(candidates.clone(), &q, &bound).unwrap();
+            prop_assert_eq!(page.total, order.len());
+            let expected: Vec<String> = order.iter().skip(start - 1).take(count).cloned().collect();
+            prop_assert_eq!(ids(&page), expected);
+
+            // A walk through cursors visits every match once, in order.
+            let step = count.max(1);
+            let mut walked = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let q = query.clone().after(cursor.clone(), step);
+                let page = finish(candidates.clone(), &q, &bound).unwrap();
+                prop_assert_eq!(page.total, order.len());
+                walked.extend(ids(&page));
+                match page.next_cursor {
+                    Some(next) => cursor = next,
+                    None => break,
+                }
+                prop_assert!(walked.len() <= order.len(), "the walk does not end");
+            }
+            prop_assert_eq!(walked, order);
+        }
+    }
 }

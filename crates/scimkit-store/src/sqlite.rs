@@ -654,20 +654,20 @@ impl Store for SqliteStore {
             let map = |r: &rusqlite::Row<'_>| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
             };
-            let rows: Vec<_> = match &arg {
+            // Rows stream through the selection: a scan holds one page, not every match.
+            let mut selection = query::Selection::new(&q, &bound)?;
+            let rows = match &arg {
                 Some(v) => stmt.query_map(params![tenant, rt, v], map),
                 None => stmt.query_map(params![tenant, rt], map),
             }
-            .map_err(StoreError::backend)?
-            .collect::<Result<_, _>>()
             .map_err(StoreError::backend)?;
             let with_members = q.filter.as_ref().is_some_and(query::reads_members);
-            let mut candidates = Vec::with_capacity(rows.len());
-            for (id, v, created, modified, body) in rows {
+            for row in rows {
+                let (id, v, created, modified, body) = row.map_err(StoreError::backend)?;
                 let s = row_to_stored(&rt, id, v, created, modified, &body)?;
-                candidates.push(if with_members { assemble(c, &tenant, s)? } else { s });
+                selection.offer(if with_members { assemble(c, &tenant, s)? } else { s })?;
             }
-            query::finish(candidates, &q, &bound)
+            Ok(selection.page())
         })
         .await
     }

@@ -410,8 +410,15 @@ fn every_change_has_an_event_and_an_audit_record() {
             // "Everything": limits and cursors beyond i64::MAX saturate, never wrap.
             let all = store.events("acme", 0, usize::MAX).await.unwrap();
             assert_eq!(all.len(), events.len(), "{name}");
-            assert!(store.events("acme", u64::MAX, 10).await.unwrap().is_empty(), "{name}");
-            assert_eq!(store.audit("acme", usize::MAX).await.unwrap().len(), 8, "{name}");
+            assert!(
+                store.events("acme", u64::MAX, 10).await.unwrap().is_empty(),
+                "{name}"
+            );
+            assert_eq!(
+                store.audit("acme", usize::MAX).await.unwrap().len(),
+                8,
+                "{name}"
+            );
 
             let audit = store.audit("acme", 100).await.unwrap();
             assert_eq!(audit.len(), 8, "{name}");
