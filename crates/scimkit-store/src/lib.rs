@@ -62,7 +62,9 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use model::{AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored};
+pub use model::{
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tombstone,
+};
 pub use postgres::PgStore;
 pub use query::Query;
 pub use sqlite::SqliteStore;

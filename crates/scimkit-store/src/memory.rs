@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::error::StoreError;
 use crate::model::{
-    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
-    check_version, dedupe_members, email_keys, split_members, user_name_key,
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tombstone,
+    change_events, check_version, dedupe_members, email_keys, split_members, user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -36,6 +36,8 @@ struct Tenant {
     member_of: BTreeMap<String, BTreeSet<String>>,
     events: Vec<Event>,
     audit: Vec<AuditRecord>,
+    soft_delete: bool,
+    tombstones: Vec<Tombstone>,
 }
 
 impl MemoryStore {
@@ -447,6 +449,14 @@ impl Store for MemoryStore {
                     id: id.to_owned(),
                 })?;
             check_version(&current, if_version)?;
+            if t.soft_delete {
+                let resource = t.assemble(&current);
+                t.tombstones.push(Tombstone {
+                    resource,
+                    deleted_at: ctx.now.clone(),
+                    token_id: ctx.token_id.clone(),
+                });
+            }
             t.resources.remove(&key);
             if let Some(k) = user_name_key(rt, &current.body) {
                 t.user_names.remove(&k);
@@ -578,5 +588,28 @@ impl Store for MemoryStore {
 
     async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError> {
         Ok(self.with(tenant, |t| t.acks.get(consumer).copied().unwrap_or(0)))
+    }
+
+    async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError> {
+        self.with(tenant, |t| t.soft_delete = on);
+        Ok(())
+    }
+
+    async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError> {
+        Ok(self.with(tenant, |t| t.soft_delete))
+    }
+
+    async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.tombstones.iter().take(limit).cloned().collect()
+        }))
+    }
+
+    async fn purge(&self, tenant: &str, before: &str) -> Result<usize, StoreError> {
+        Ok(self.with(tenant, |t| {
+            let n = t.tombstones.len();
+            t.tombstones.retain(|x| x.deleted_at.as_str() >= before);
+            n - t.tombstones.len()
+        }))
     }
 }

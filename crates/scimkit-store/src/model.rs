@@ -361,6 +361,34 @@ pub trait Store: Send + Sync {
 
     /// The last `seq` that `consumer` acknowledged (0: none): where it resumes reading.
     async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError>;
+
+    /// Turns soft delete on or off for `tenant` (off unless set). With it on, a deleted
+    /// resource vanishes exactly as with it off (404, memberships gone, `userName` free again,
+    /// a `deleted` event), and in the same transaction its last state is kept as a
+    /// [`Tombstone`] until [`purge`](Store::purge)d.
+    async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError>;
+
+    /// Whether soft delete is on for `tenant`.
+    async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError>;
+
+    /// The tenant's tombstones, oldest deletion first, at most `limit`.
+    async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError>;
+
+    /// Removes the tenant's tombstones of deletions strictly before `before` (a time in the
+    /// format of [`Ctx::now`]); returns how many were removed.
+    async fn purge(&self, tenant: &str, before: &str) -> Result<usize, StoreError>;
+}
+
+/// What a soft delete keeps of a resource, for audit, until purged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tombstone {
+    /// The resource as it was when deleted (its last version), with a Group's `members` and
+    /// a User's `groups` as they were.
+    pub resource: Stored,
+    /// When it was deleted.
+    pub deleted_at: String,
+    /// The token that deleted it.
+    pub token_id: Option<String>,
 }
 
 /// The lowercased `emails.value`s of a User body, kept in an index by the backends.

@@ -19,6 +19,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::error::StoreError;
+use crate::model::Tombstone;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
@@ -55,6 +56,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE consumers (
         tenant TEXT NOT NULL, consumer TEXT NOT NULL, acked BIGINT NOT NULL,
         PRIMARY KEY (tenant, consumer));",
+    // 2: soft delete: a per-tenant setting, and the tombstones it keeps until purged.
+    "CREATE TABLE tenant_settings (tenant TEXT PRIMARY KEY, soft_delete BOOLEAN NOT NULL);
+     CREATE TABLE tombstones (
+        n BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
+        version BIGINT NOT NULL, created TEXT NOT NULL, modified TEXT NOT NULL,
+        deleted_at TEXT NOT NULL, token_id TEXT, body TEXT NOT NULL);
+     CREATE INDEX tombstones_by_time ON tombstones (tenant, deleted_at, n);",
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.
@@ -200,6 +208,17 @@ fn stored(rt: &str, row: &tokio_postgres::Row) -> Result<Stored, StoreError> {
         last_modified: row.get("modified"),
         body: serde_json::from_str(&body).map_err(pg)?,
     })
+}
+
+async fn soft_delete<C: GenericClient>(c: &C, tenant: &str) -> Result<bool, StoreError> {
+    let row = c
+        .query_opt(
+            "SELECT soft_delete FROM tenant_settings WHERE tenant = $1",
+            &[&tenant],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
 }
 
 async fn load<C: GenericClient>(
@@ -649,6 +668,17 @@ impl Store for PgStore {
                     id: id.to_owned(),
                 })?;
         check_version(&current, if_version)?;
+        if soft_delete(&tx, tenant).await? {
+            let s = assemble(&tx, tenant, current).await?;
+            let body = Value::Object(s.body).to_string();
+            tx.execute(
+                "INSERT INTO tombstones (tenant, type, id, version, created, modified, deleted_at, token_id, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&tenant, &rt, &id, &sql_int(s.version), &s.created, &s.last_modified, &ctx.now, &ctx.token_id, &body],
+            )
+            .await
+            .map_err(pg)?;
+        }
         tx.execute(
             "DELETE FROM resources WHERE tenant = $1 AND type = $2 AND id = $3",
             &[&tenant, &rt, &id],
@@ -833,5 +863,57 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
+    async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        client
+            .execute(
+                "INSERT INTO tenant_settings (tenant, soft_delete) VALUES ($1, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET soft_delete = excluded.soft_delete",
+                &[&tenant, &on],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        soft_delete(&client, tenant).await
+    }
+
+    async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let rows = client
+            .query(
+                "SELECT type, id, version, created, modified, body, deleted_at, token_id FROM tombstones
+                 WHERE tenant = $1 ORDER BY deleted_at, n LIMIT $2",
+                &[&tenant, &sql_int(limit)],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let rt: String = r.get("type");
+                Ok(Tombstone {
+                    resource: stored(&rt, r)?,
+                    deleted_at: r.get("deleted_at"),
+                    token_id: r.get("token_id"),
+                })
+            })
+            .collect()
+    }
+
+    async fn purge(&self, tenant: &str, before: &str) -> Result<usize, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let n = client
+            .execute(
+                "DELETE FROM tombstones WHERE tenant = $1 AND deleted_at < $2",
+                &[&tenant, &before],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 }

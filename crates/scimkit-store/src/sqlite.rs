@@ -14,6 +14,7 @@ use scimkit_schema::Registry;
 use serde_json::{Map, Value, json};
 
 use crate::error::StoreError;
+use crate::model::Tombstone;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
@@ -61,6 +62,14 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE events;
      ALTER TABLE events_v3 RENAME TO events;
      CREATE UNIQUE INDEX events_by_seq ON events (tenant, seq);",
+    // 4: soft delete: a per-tenant setting, and the tombstones it keeps until purged.
+    "CREATE TABLE tenant_settings (
+        tenant TEXT PRIMARY KEY, soft_delete INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE TABLE tombstones (
+        tenant TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+        created TEXT NOT NULL, modified TEXT NOT NULL, deleted_at TEXT NOT NULL, token_id TEXT,
+        body TEXT NOT NULL);
+     CREATE INDEX tombstones_by_time ON tombstones (tenant, deleted_at);",
 ];
 
 /// Resources in a SQLite database file.
@@ -109,6 +118,9 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
     }
+
+    /// The schema version this build migrates databases to (the number of migrations).
+    pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
     /// The number of migrations applied to the database.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
@@ -422,6 +434,18 @@ fn assemble(c: &Connection, tenant: &str, mut s: Stored) -> Result<Stored, Store
     Ok(s)
 }
 
+fn soft_delete(c: &Connection, tenant: &str) -> Result<bool, StoreError> {
+    let on: Option<bool> = c
+        .query_row(
+            "SELECT soft_delete FROM tenant_settings WHERE tenant = ?1",
+            params![tenant],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(StoreError::backend)?;
+    Ok(on.unwrap_or(false))
+}
+
 fn owned(s: &str) -> String {
     s.to_owned()
 }
@@ -608,6 +632,16 @@ impl Store for SqliteStore {
                 id: id.clone(),
             })?;
             check_version(&current, if_version)?;
+            if soft_delete(tx, &tenant)? {
+                let s = assemble(tx, &tenant, current)?;
+                let body = Value::Object(s.body).to_string();
+                tx.execute(
+                    "INSERT INTO tombstones (tenant, type, id, version, created, modified, deleted_at, token_id, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![tenant, rt, id, sql_int(s.version), s.created, s.last_modified, ctx.now, ctx.token_id, body],
+                )
+                .map_err(StoreError::backend)?;
+            }
             tx.execute(
                 "DELETE FROM resources WHERE tenant = ?1 AND type = ?2 AND id = ?3",
                 params![tenant, rt, id],
@@ -794,6 +828,75 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(StoreError::backend)?;
             Ok(acked.map_or(0, |a| a as u64))
+        })
+        .await
+    }
+
+    async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError> {
+        let tenant = owned(tenant);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO tenant_settings (tenant, soft_delete) VALUES (?1, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET soft_delete = excluded.soft_delete",
+                params![tenant, on],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError> {
+        let tenant = owned(tenant);
+        self.run(move |c| soft_delete(c, &tenant)).await
+    }
+
+    async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {
+        let tenant = owned(tenant);
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT type, id, version, created, modified, body, deleted_at, token_id FROM tombstones
+                     WHERE tenant = ?1 ORDER BY deleted_at, rowid LIMIT ?2",
+                )
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map(params![tenant, sql_int(limit)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ))
+                })
+                .map_err(StoreError::backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (rt, id, v, created, modified, body, deleted_at, token_id) =
+                    row.map_err(StoreError::backend)?;
+                out.push(Tombstone {
+                    resource: row_to_stored(&rt, id, v, created, modified, &body)?,
+                    deleted_at,
+                    token_id,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn purge(&self, tenant: &str, before: &str) -> Result<usize, StoreError> {
+        let (tenant, before) = (owned(tenant), owned(before));
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM tombstones WHERE tenant = ?1 AND deleted_at < ?2",
+                params![tenant, before],
+            )
+            .map_err(StoreError::backend)
         })
         .await
     }

@@ -590,7 +590,10 @@ fn sqlite_persists_and_migrates_once() {
         {
             let store =
                 scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-            assert_eq!(store.schema_version().await.unwrap(), 3);
+            assert_eq!(
+                store.schema_version().await.unwrap(),
+                scimkit_store::SqliteStore::SCHEMA_VERSION
+            );
             use scimkit_store::Store as _;
             store
                 .create("acme", "User", "u1", user("a"), &at(0))
@@ -599,7 +602,10 @@ fn sqlite_persists_and_migrates_once() {
         }
         let store =
             scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 3);
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            scimkit_store::SqliteStore::SCHEMA_VERSION
+        );
         use scimkit_store::Store as _;
         assert_eq!(
             store.get("acme", "User", "u1").await.unwrap().unwrap().body["userName"],
@@ -750,7 +756,10 @@ fn sqlite_migration_2_backfills_the_email_index() {
         use scimkit_store::Store as _;
         let store =
             scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 3);
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            scimkit_store::SqliteStore::SCHEMA_VERSION
+        );
         let q = Query::filter(r#"emails.value eq "bj@example.com""#).unwrap();
         assert_eq!(store.search("acme", "User", &q).await.unwrap().total, 1);
     });
@@ -823,6 +832,200 @@ fn cursor_pages_are_stable_under_writes() {
             assert_eq!(
                 (err.status(), err.scim_type().map(|t| t.as_str())),
                 (400, Some("invalidCursor")),
+                "{name}"
+            );
+        }
+    });
+}
+
+/// Soft delete (per tenant, off by default): a deleted resource vanishes exactly as with a
+/// hard delete, and its last state stays as a tombstone, with its memberships, until purged.
+#[test]
+fn soft_delete_keeps_a_tombstone_until_purged() {
+    let mut retitled = user("bjensen");
+    retitled.insert("title".into(), json!("Tour Guide"));
+    rt().block_on(async {
+        for (name, store, _guard) in all_backends().await {
+            let retitled = retitled.clone();
+            assert!(
+                !store.soft_delete("acme").await.unwrap(),
+                "{name}: off by default"
+            );
+            // Off: a delete leaves nothing behind.
+            store
+                .create("acme", "User", "u0", user("zed"), &at(0))
+                .await
+                .unwrap();
+            store
+                .delete("acme", "User", "u0", None, &at(1))
+                .await
+                .unwrap();
+            assert!(
+                store.tombstones("acme", 10).await.unwrap().is_empty(),
+                "{name}"
+            );
+
+            store.set_soft_delete("acme", true).await.unwrap();
+            assert!(store.soft_delete("acme").await.unwrap(), "{name}");
+            assert!(
+                !store.soft_delete("globex").await.unwrap(),
+                "{name}: per tenant"
+            );
+            store
+                .create("acme", "User", "u1", user("bjensen"), &at(2))
+                .await
+                .unwrap();
+            store
+                .create("acme", "User", "u2", user("jsmith"), &at(3))
+                .await
+                .unwrap();
+            store
+                .create(
+                    "acme",
+                    "Group",
+                    "g1",
+                    group("Admins", &["u1", "u2"]),
+                    &at(4),
+                )
+                .await
+                .unwrap();
+            store
+                .replace("acme", "User", "u1", retitled, None, &at(5))
+                .await
+                .unwrap();
+
+            store
+                .delete("acme", "User", "u1", Some(2), &at(10))
+                .await
+                .unwrap();
+            // Gone from SCIM, exactly as a hard delete.
+            assert!(
+                store.get("acme", "User", "u1").await.unwrap().is_none(),
+                "{name}"
+            );
+            let q = Query::filter(r#"userName eq "bjensen""#).unwrap();
+            assert_eq!(
+                store.search("acme", "User", &q).await.unwrap().total,
+                0,
+                "{name}"
+            );
+            assert_eq!(
+                store.member_ids("acme", "g1").await.unwrap(),
+                ["u2"],
+                "{name}"
+            );
+            assert_eq!(
+                store
+                    .delete("acme", "User", "u1", None, &at(11))
+                    .await
+                    .unwrap_err()
+                    .status(),
+                404,
+                "{name}"
+            );
+            // The userName is free again.
+            store
+                .create("acme", "User", "u3", user("BJensen"), &at(12))
+                .await
+                .unwrap();
+            store
+                .delete("acme", "Group", "g1", None, &at(13))
+                .await
+                .unwrap();
+
+            let tombs = store.tombstones("acme", 10).await.unwrap();
+            assert_eq!(tombs.len(), 2, "{name}");
+            let (t1, t2) = (&tombs[0], &tombs[1]);
+            assert_eq!(
+                (
+                    t1.resource.resource_type.as_str(),
+                    t1.resource.id.as_str(),
+                    t1.resource.version
+                ),
+                ("User", "u1", 2),
+                "{name}"
+            );
+            assert_eq!(t1.resource.created, "2026-11-28T12:00:02Z", "{name}");
+            assert_eq!(t1.resource.last_modified, "2026-11-28T12:00:05Z", "{name}");
+            assert_eq!(t1.deleted_at, "2026-11-28T12:00:10Z", "{name}");
+            assert_eq!(t1.token_id.as_deref(), Some("tok-1"), "{name}");
+            assert_eq!(
+                t1.resource.body["title"], "Tour Guide",
+                "{name}: its last state"
+            );
+            assert_eq!(
+                t1.resource.body["groups"][0]["value"], "g1",
+                "{name}: its groups then"
+            );
+            assert_eq!(t2.resource.id, "g1", "{name}");
+            assert_eq!(
+                t2.resource.body["members"],
+                json!([{"value": "u2", "type": "User"}]),
+                "{name}: its members then"
+            );
+            assert_eq!(
+                store.tombstones("acme", 1).await.unwrap().len(),
+                1,
+                "{name}"
+            );
+            assert!(
+                store.tombstones("globex", 10).await.unwrap().is_empty(),
+                "{name}"
+            );
+            // Events and audit as for any delete.
+            let deleted = store
+                .events("acme", 0, usize::MAX)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.kind == EventKind::Deleted)
+                .count();
+            assert_eq!(deleted, 3, "{name}");
+
+            // A failed delete keeps no tombstone.
+            assert_eq!(
+                store
+                    .delete("acme", "User", "u2", Some(9), &at(14))
+                    .await
+                    .unwrap_err()
+                    .status(),
+                412,
+                "{name}"
+            );
+            assert_eq!(
+                store.tombstones("acme", 10).await.unwrap().len(),
+                2,
+                "{name}"
+            );
+
+            // Purging removes the records of deletions strictly before the time given.
+            assert_eq!(
+                store.purge("globex", "2026-11-29T00:00:00Z").await.unwrap(),
+                0
+            );
+            assert_eq!(
+                store.purge("acme", "2026-11-28T12:00:10Z").await.unwrap(),
+                0,
+                "{name}"
+            );
+            assert_eq!(
+                store.purge("acme", "2026-11-28T12:00:11Z").await.unwrap(),
+                1,
+                "{name}"
+            );
+            let left = store.tombstones("acme", 10).await.unwrap();
+            assert_eq!(left.len(), 1, "{name}");
+            assert_eq!(left[0].resource.id, "g1", "{name}");
+
+            // Turned off again: deletes leave nothing.
+            store.set_soft_delete("acme", false).await.unwrap();
+            store
+                .delete("acme", "User", "u2", None, &at(15))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.tombstones("acme", 10).await.unwrap().len(),
+                1,
                 "{name}"
             );
         }
