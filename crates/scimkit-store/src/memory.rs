@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tombstone,
-    change_events, check_version, dedupe_members, email_keys, split_members, user_name_key,
+    UniqueKey, change_events, check_version, dedupe_members, email_keys, split_members,
+    unique_keys, user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -38,6 +39,9 @@ struct Tenant {
     audit: Vec<AuditRecord>,
     soft_delete: bool,
     tombstones: Vec<Tombstone>,
+    /// (resource type, attribute, value) → the id holding it, for `uniqueness: server`
+    /// attributes other than `userName`.
+    uniques: BTreeMap<(String, String, String), String>,
 }
 
 impl MemoryStore {
@@ -105,6 +109,30 @@ impl Tenant {
                 .entry(k.clone())
                 .or_default()
                 .insert(id.to_owned());
+        }
+    }
+
+    /// Fails if another resource holds one of `keys`.
+    fn claim_uniques(&self, rt: &str, id: &str, keys: &[UniqueKey]) -> Result<(), StoreError> {
+        for k in keys {
+            let slot = (rt.to_owned(), k.attr.clone(), k.value.clone());
+            if self.uniques.get(&slot).is_some_and(|owner| owner != id) {
+                return Err(k.taken());
+            }
+        }
+        Ok(())
+    }
+
+    fn set_uniques(&mut self, rt: &str, id: &str, old: &[UniqueKey], new: &[UniqueKey]) {
+        for k in old {
+            self.uniques
+                .remove(&(rt.to_owned(), k.attr.clone(), k.value.clone()));
+        }
+        for k in new {
+            self.uniques.insert(
+                (rt.to_owned(), k.attr.clone(), k.value.clone()),
+                id.to_owned(),
+            );
         }
     }
 
@@ -249,6 +277,9 @@ impl Store for MemoryStore {
             }
             let user_name = user_name_key(rt, &body);
             t.claim_user_name(user_name.as_ref(), id, &body)?;
+            let uniques = unique_keys(&self.registry, rt, &body);
+            t.claim_uniques(rt, id, &uniques)?;
+            t.set_uniques(rt, id, &[], &uniques);
             let (body, members) = split_members(rt, body);
             let stored = Stored {
                 resource_type: rt.to_owned(),
@@ -310,6 +341,8 @@ impl Store for MemoryStore {
             check_version(&current, if_version)?;
             let new_name = user_name_key(rt, &body);
             t.claim_user_name(new_name.as_ref(), id, &body)?;
+            let new_uniques = unique_keys(&self.registry, rt, &body);
+            t.claim_uniques(rt, id, &new_uniques)?;
             let (body, members) = split_members(rt, body);
             let events = change_events(rt, &current.body, &body);
             let (added, removed) = if rt == "Group" {
@@ -326,6 +359,8 @@ impl Store for MemoryStore {
             if let Some(k) = new_name {
                 t.user_names.insert(k, id.to_owned());
             }
+            let old_uniques = unique_keys(&self.registry, rt, &current.body);
+            t.set_uniques(rt, id, &old_uniques, &new_uniques);
             t.index_emails(id, &email_keys(rt, &current.body), &email_keys(rt, &body));
             let version = current.version + 1;
             let stored = Stored {
@@ -461,6 +496,8 @@ impl Store for MemoryStore {
             if let Some(k) = user_name_key(rt, &current.body) {
                 t.user_names.remove(&k);
             }
+            let uniques = unique_keys(&self.registry, rt, &current.body);
+            t.set_uniques(rt, id, &uniques, &[]);
             t.index_emails(id, &email_keys(rt, &current.body), &[]);
             // Its memberships, as a member and (for a group) as a group.
             let groups: Vec<String> = t.member_of.remove(id).into_iter().flatten().collect();

@@ -546,3 +546,172 @@ pub(crate) fn membership_events(added: &[Member], removed: &[String]) -> Vec<(Ev
 pub(crate) fn sql_int<T: TryInto<i64>>(n: T) -> i64 {
     n.try_into().unwrap_or(i64::MAX)
 }
+
+/// One value of a `uniqueness: server` (or `global`) attribute of a resource, other than
+/// `userName` (which has a column of its own) and `id` (the primary key), as the backends'
+/// unique index stores it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct UniqueKey {
+    /// The attribute's full path, lowercased: `urn:…:employeeNumber`, or
+    /// `urn:…:badges.serial` for a sub-attribute.
+    pub(crate) attr: String,
+    /// The value: lowercased unless the attribute is caseExact; JSON text if not a string.
+    pub(crate) value: String,
+    /// How the error names the attribute and the value (as sent).
+    pub(crate) shown_attr: String,
+    pub(crate) shown_value: String,
+}
+
+impl UniqueKey {
+    /// The error when another resource holds this value.
+    pub(crate) fn taken(&self) -> StoreError {
+        StoreError::Uniqueness {
+            attribute: self.shown_attr.clone(),
+            value: self.shown_value.clone(),
+        }
+    }
+}
+
+/// An attribute (or sub-attribute) with `uniqueness: server` or `global` of a resource type,
+/// other than `userName` and `id`.
+struct UniqueDef<'r> {
+    /// The schema that defines it.
+    urn: &'r str,
+    /// Whether that schema is an extension (its attributes sit under the URN in a body).
+    extension: bool,
+    attr: &'r scimkit_schema::AttributeDef,
+    sub: Option<&'r scimkit_schema::AttributeDef>,
+}
+
+impl UniqueDef<'_> {
+    fn path(&self) -> String {
+        match self.sub {
+            Some(sub) => format!("{}:{}.{}", self.urn, self.attr.name, sub.name),
+            None => format!("{}:{}", self.urn, self.attr.name),
+        }
+    }
+}
+
+fn unique_defs<'r>(bound: &scimkit_schema::Bound<'r>) -> Vec<UniqueDef<'r>> {
+    use scimkit_schema::Uniqueness;
+    let core_is_user = bound
+        .core
+        .id
+        .eq_ignore_ascii_case(scimkit_schema::builtin::USER);
+    let schemas = std::iter::once((bound.core, false))
+        .chain(bound.extensions.iter().map(|(s, _)| (*s, true)));
+    let mut out = Vec::new();
+    for (schema, extension) in schemas {
+        for attr in &schema.attributes {
+            if !extension && core_is_user && attr.name.eq_ignore_ascii_case("userName") {
+                continue; // the user_name column
+            }
+            if attr.sub_attributes.is_empty() {
+                if attr.uniqueness != Uniqueness::None {
+                    out.push(UniqueDef {
+                        urn: &schema.id,
+                        extension,
+                        attr,
+                        sub: None,
+                    });
+                }
+                continue;
+            }
+            for sub in attr
+                .sub_attributes
+                .iter()
+                .filter(|s| s.uniqueness != Uniqueness::None)
+            {
+                out.push(UniqueDef {
+                    urn: &schema.id,
+                    extension,
+                    attr,
+                    sub: Some(sub),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every (resource type, lowercased attribute path) the unique index covers for `registry`.
+/// Backends record it, and re-index when it changes (a schema added or changed).
+pub(crate) fn unique_attrs(
+    registry: &scimkit_schema::Registry,
+) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for rt in registry.resource_types() {
+        if let Some(bound) = registry.bind(&rt.name) {
+            for def in unique_defs(&bound) {
+                out.insert((rt.name.clone(), def.path().to_lowercase()));
+            }
+        }
+    }
+    out
+}
+
+/// The unique values of `body`, a resource of type `resource_type`, by the schemas in
+/// `registry` (custom schemas and extensions included). `global` uniqueness is enforced like
+/// `server`, within the tenant: across tenants it would let one tenant learn another's data.
+pub(crate) fn unique_keys(
+    registry: &scimkit_schema::Registry,
+    resource_type: &str,
+    body: &Map<String, Value>,
+) -> Vec<UniqueKey> {
+    use scimkit_schema::{AttributeDef, get_ignore_case};
+
+    fn scalar(def: &AttributeDef, v: &Value) -> Option<(String, String)> {
+        match v {
+            Value::Null | Value::Array(_) | Value::Object(_) => None,
+            Value::String(s) if def.case_exact => Some((s.clone(), s.clone())),
+            Value::String(s) => Some((s.to_lowercase(), s.clone())),
+            other => Some((other.to_string(), other.to_string())),
+        }
+    }
+    fn items<'v>(def: &AttributeDef, v: &'v Value) -> Vec<&'v Value> {
+        match v {
+            Value::Array(items) if def.multi_valued => items.iter().collect(),
+            other => vec![other],
+        }
+    }
+
+    let Some(bound) = registry.bind(resource_type) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for def in unique_defs(&bound) {
+        let holder = if def.extension {
+            match get_ignore_case(body, def.urn) {
+                Some(Value::Object(obj)) => obj,
+                _ => continue,
+            }
+        } else {
+            body
+        };
+        let Some(v) = get_ignore_case(holder, &def.attr.name) else {
+            continue;
+        };
+        let path = def.path();
+        for item in items(def.attr, v) {
+            let found = match def.sub {
+                None => scalar(def.attr, item),
+                Some(sub) => item
+                    .as_object()
+                    .and_then(|o| get_ignore_case(o, &sub.name))
+                    .and_then(|x| scalar(sub, x)),
+            };
+            if let Some((value, shown)) = found {
+                out.push(UniqueKey {
+                    attr: path.to_lowercase(),
+                    value,
+                    shown_attr: path.clone(),
+                    shown_value: shown,
+                });
+            }
+        }
+    }
+    // One resource may repeat a value (two equal entries of a multi-valued attribute).
+    out.sort();
+    out.dedup_by(|a, b| a.attr == b.attr && a.value == b.value);
+    out
+}

@@ -7,6 +7,7 @@
 //! which orders concurrent writers. Migrations run under an advisory lock, so instances
 //! starting together apply each one once.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -19,11 +20,11 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::error::StoreError;
-use crate::model::Tombstone;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
+use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
 use crate::query::{self, Lookup, Query};
 
 /// The schema, one migration per entry; the `scimkit_migrations` table records them.
@@ -63,12 +64,21 @@ const MIGRATIONS: &[&str] = &[
         version BIGINT NOT NULL, created TEXT NOT NULL, modified TEXT NOT NULL,
         deleted_at TEXT NOT NULL, token_id TEXT, body TEXT NOT NULL);
      CREATE INDEX tombstones_by_time ON tombstones (tenant, deleted_at, n);",
+    // 3: values of `uniqueness: server` attributes of custom schemas (userName has its own
+    // column), and which attributes the index covers (it is rebuilt when they change).
+    "CREATE TABLE uniques (
+        tenant TEXT NOT NULL, type TEXT NOT NULL, attr TEXT NOT NULL, value TEXT NOT NULL,
+        id TEXT NOT NULL, PRIMARY KEY (tenant, type, attr, value));
+     CREATE INDEX uniques_by_id ON uniques (tenant, type, id);
+     CREATE TABLE unique_attrs (type TEXT NOT NULL, attr TEXT NOT NULL, PRIMARY KEY (type, attr));",
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.
 #[derive(Clone)]
 pub struct PgStore {
     registry: Arc<Registry>,
+    /// The resource types that have unique attributes besides `userName` and `id`.
+    unique_types: Arc<BTreeSet<String>>,
     pool: Pool,
 }
 
@@ -122,11 +132,24 @@ impl PgStore {
         );
         let pool = Pool::builder(manager).max_size(16).build().map_err(pg)?;
         let store = Self {
+            unique_types: Arc::new(
+                unique_attrs(&registry)
+                    .into_iter()
+                    .map(|(t, _)| t)
+                    .collect(),
+            ),
             registry: Arc::new(registry),
             pool,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The unique values of `body`, or `None` when resources of type `rt` have none.
+    fn unique_keys(&self, rt: &str, body: &Map<String, Value>) -> Option<Vec<UniqueKey>> {
+        self.unique_types
+            .contains(rt)
+            .then(|| unique_keys(&self.registry, rt, body))
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -154,6 +177,7 @@ impl PgStore {
             .await
             .map_err(pg)?;
         }
+        sync_uniques(&tx, &self.registry).await?;
         tx.commit().await.map_err(pg)
     }
 
@@ -166,6 +190,100 @@ impl PgStore {
             .map_err(pg)?
             .get(0))
     }
+}
+
+/// Brings the unique index in line with the registry's unique attributes (under the
+/// migration lock): when they differ from the ones recorded, re-indexes the resources of the
+/// types concerned. Values that already collide in stored data keep their first holder.
+/// Every instance sharing a database must run with the same schemas.
+async fn sync_uniques<C: GenericClient>(c: &C, registry: &Registry) -> Result<(), StoreError> {
+    let wanted = unique_attrs(registry);
+    let recorded: BTreeSet<(String, String)> = c
+        .query("SELECT type, attr FROM unique_attrs", &[])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    if recorded == wanted {
+        return Ok(());
+    }
+    let types: BTreeSet<&String> = recorded
+        .symmetric_difference(&wanted)
+        .map(|(t, _)| t)
+        .collect();
+    for rt in types {
+        c.execute("DELETE FROM uniques WHERE type = $1", &[rt])
+            .await
+            .map_err(pg)?;
+        let rows = c
+            .query(
+                "SELECT tenant, id, body FROM resources WHERE type = $1",
+                &[rt],
+            )
+            .await
+            .map_err(pg)?;
+        for row in &rows {
+            let (tenant, id, body): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+            let body: Map<String, Value> = serde_json::from_str(&body).map_err(pg)?;
+            for k in unique_keys(registry, rt, &body) {
+                c.execute(
+                    "INSERT INTO uniques (tenant, type, attr, value, id) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT DO NOTHING",
+                    &[&tenant, rt, &k.attr, &k.value, &id],
+                )
+                .await
+                .map_err(pg)?;
+            }
+        }
+    }
+    c.execute("DELETE FROM unique_attrs", &[])
+        .await
+        .map_err(pg)?;
+    for (rt, attr) in &wanted {
+        c.execute(
+            "INSERT INTO unique_attrs (type, attr) VALUES ($1, $2)",
+            &[rt, attr],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    Ok(())
+}
+
+/// Makes `keys` the unique values resource `id` holds, failing with `uniqueness` when another
+/// resource holds one (`None`: the type has no unique attributes, nothing to do). A concurrent
+/// transaction inserting the same value makes this one wait for its outcome.
+async fn set_uniques<C: GenericClient>(
+    c: &C,
+    tenant: &str,
+    rt: &str,
+    id: &str,
+    keys: Option<&[UniqueKey]>,
+) -> Result<(), StoreError> {
+    let Some(keys) = keys else {
+        return Ok(());
+    };
+    c.execute(
+        "DELETE FROM uniques WHERE tenant = $1 AND type = $2 AND id = $3",
+        &[&tenant, &rt, &id],
+    )
+    .await
+    .map_err(pg)?;
+    for k in keys {
+        let inserted = c
+            .execute(
+                "INSERT INTO uniques (tenant, type, attr, value, id) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT DO NOTHING",
+                &[&tenant, &rt, &k.attr, &k.value, &id],
+            )
+            .await
+            .map_err(pg)?;
+        if inserted == 0 {
+            return Err(k.taken());
+        }
+    }
+    Ok(())
 }
 
 fn write_error(
@@ -462,6 +580,7 @@ impl Store for PgStore {
         body: Map<String, Value>,
         ctx: &Ctx,
     ) -> Result<Stored, StoreError> {
+        let uniques = self.unique_keys(rt, &body);
         let mut client = self.pool.get().await.map_err(pg)?;
         let tx = client.transaction().await.map_err(pg)?;
         let (user_name, external_id, display) = indexed(rt, &body);
@@ -474,6 +593,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(|e| write_error(e, rt, id, &body))?;
+        set_uniques(&tx, tenant, rt, id, uniques.as_deref()).await?;
         index_emails(&tx, tenant, rt, id, Some(&body)).await?;
         let about = About {
             tenant,
@@ -535,6 +655,7 @@ impl Store for PgStore {
                     id: id.to_owned(),
                 })?;
         check_version(&current, if_version)?;
+        let uniques = self.unique_keys(rt, &body);
         let (user_name, external_id, display) = indexed(rt, &body);
         let (body, members) = split_members(rt, body);
         let events = change_events(rt, &current.body, &body);
@@ -562,6 +683,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(|e| write_error(e, rt, id, &body))?;
+        set_uniques(&tx, tenant, rt, id, uniques.as_deref()).await?;
         apply_members(&tx, tenant, id, &added, &removed).await?;
         index_emails(&tx, tenant, rt, id, Some(&body)).await?;
         let about = About {
@@ -668,6 +790,8 @@ impl Store for PgStore {
                     id: id.to_owned(),
                 })?;
         check_version(&current, if_version)?;
+        let none = self.unique_types.contains(rt).then(Vec::new);
+        set_uniques(&tx, tenant, rt, id, none.as_deref()).await?;
         if soft_delete(&tx, tenant).await? {
             let s = assemble(&tx, tenant, current).await?;
             let body = Value::Object(s.body).to_string();

@@ -5,6 +5,7 @@
 //! `userName` uniqueness is a unique index on its lowercased value; versions are compared and
 //! set by the `UPDATE … WHERE version = ?` itself.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -14,11 +15,11 @@ use scimkit_schema::Registry;
 use serde_json::{Map, Value, json};
 
 use crate::error::StoreError;
-use crate::model::Tombstone;
 use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
+use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
 use crate::query::{self, Lookup, Query};
 
 /// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
@@ -70,12 +71,22 @@ const MIGRATIONS: &[&str] = &[
         created TEXT NOT NULL, modified TEXT NOT NULL, deleted_at TEXT NOT NULL, token_id TEXT,
         body TEXT NOT NULL);
      CREATE INDEX tombstones_by_time ON tombstones (tenant, deleted_at);",
+    // 5: values of `uniqueness: server` attributes of custom schemas (userName has its own
+    // column), and which attributes the index covers (it is rebuilt when they change).
+    "CREATE TABLE uniques (
+        tenant TEXT NOT NULL, type TEXT NOT NULL, attr TEXT NOT NULL, value TEXT NOT NULL,
+        id TEXT NOT NULL, PRIMARY KEY (tenant, type, attr, value)) WITHOUT ROWID;
+     CREATE INDEX uniques_by_id ON uniques (tenant, type, id);
+     CREATE TABLE unique_attrs (
+        type TEXT NOT NULL, attr TEXT NOT NULL, PRIMARY KEY (type, attr)) WITHOUT ROWID;",
 ];
 
 /// Resources in a SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     registry: Arc<Registry>,
+    /// The resource types that have unique attributes besides `userName` and `id`.
+    unique_types: Arc<BTreeSet<String>>,
     conn: Arc<Mutex<Connection>>,
 }
 
@@ -113,10 +124,23 @@ impl SqliteStore {
             }
         }
         migrate(&mut conn)?;
+        sync_uniques(&mut conn, &registry)?;
+        let unique_types = unique_attrs(&registry)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         Ok(Self {
             registry: Arc::new(registry),
+            unique_types: Arc::new(unique_types),
             conn: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    /// The unique values of `body`, or `None` when resources of type `rt` have none.
+    fn unique_keys(&self, rt: &str, body: &Map<String, Value>) -> Option<Vec<UniqueKey>> {
+        self.unique_types
+            .contains(rt)
+            .then(|| unique_keys(&self.registry, rt, body))
     }
 
     /// The schema version this build migrates databases to (the number of migrations).
@@ -185,6 +209,101 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
             .map_err(StoreError::backend)?;
         tx.commit().map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+/// Brings the unique index in line with the registry's unique attributes: when they differ
+/// from the ones recorded, re-indexes the resources of the types concerned. Values that
+/// already collide in stored data keep their first holder (a later write of the others fails).
+/// Every process sharing a database must run with the same schemas.
+fn sync_uniques(conn: &mut Connection, registry: &Registry) -> Result<(), StoreError> {
+    let wanted = unique_attrs(registry);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(StoreError::backend)?;
+    let recorded: BTreeSet<(String, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT type, attr FROM unique_attrs")
+            .map_err(StoreError::backend)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(StoreError::backend)?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::backend)?
+    };
+    if recorded == wanted {
+        return Ok(());
+    }
+    let types: BTreeSet<&String> = recorded
+        .symmetric_difference(&wanted)
+        .map(|(t, _)| t)
+        .collect();
+    for rt in types {
+        tx.execute("DELETE FROM uniques WHERE type = ?1", params![rt])
+            .map_err(StoreError::backend)?;
+        let rows: Vec<(String, String, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT tenant, id, body FROM resources WHERE type = ?1")
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map(params![rt], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(StoreError::backend)?;
+            rows.collect::<Result<_, _>>()
+                .map_err(StoreError::backend)?
+        };
+        for (tenant, id, body) in rows {
+            let body: Map<String, Value> =
+                serde_json::from_str(&body).map_err(StoreError::backend)?;
+            for k in unique_keys(registry, rt, &body) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO uniques (tenant, type, attr, value, id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![tenant, rt, k.attr, k.value, id],
+                )
+                .map_err(StoreError::backend)?;
+            }
+        }
+    }
+    tx.execute("DELETE FROM unique_attrs", [])
+        .map_err(StoreError::backend)?;
+    for (rt, attr) in &wanted {
+        tx.execute(
+            "INSERT INTO unique_attrs (type, attr) VALUES (?1, ?2)",
+            params![rt, attr],
+        )
+        .map_err(StoreError::backend)?;
+    }
+    tx.commit().map_err(StoreError::backend)
+}
+
+/// Makes `keys` the unique values resource `id` holds, failing with `uniqueness` when another
+/// resource holds one (`None`: the type has no unique attributes, nothing to do).
+fn set_uniques(
+    tx: &Connection,
+    tenant: &str,
+    rt: &str,
+    id: &str,
+    keys: Option<&[UniqueKey]>,
+) -> Result<(), StoreError> {
+    let Some(keys) = keys else {
+        return Ok(());
+    };
+    tx.execute(
+        "DELETE FROM uniques WHERE tenant = ?1 AND type = ?2 AND id = ?3",
+        params![tenant, rt, id],
+    )
+    .map_err(StoreError::backend)?;
+    for k in keys {
+        let inserted = tx
+            .execute(
+                "INSERT INTO uniques (tenant, type, attr, value, id) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO NOTHING",
+                params![tenant, rt, k.attr, k.value, id],
+            )
+            .map_err(StoreError::backend)?;
+        if inserted == 0 {
+            return Err(k.taken());
+        }
     }
     Ok(())
 }
@@ -388,7 +507,7 @@ fn groups_of(c: &Connection, tenant: &str, id: &str) -> Result<Vec<GroupRef>, St
             .map_err(StoreError::backend)?;
         rows.collect::<Result<_, _>>().map_err(StoreError::backend)
     };
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     let mut frontier: Vec<(String, bool)> = direct_of(id)?.into_iter().map(|g| (g, true)).collect();
     while let Some((group, direct)) = frontier.pop() {
@@ -461,6 +580,7 @@ impl Store for SqliteStore {
         ctx: &Ctx,
     ) -> Result<Stored, StoreError> {
         let (tenant, rt, id, ctx) = (owned(tenant), owned(rt), owned(id), ctx.clone());
+        let uniques = self.unique_keys(&rt, &body);
         self.write(move |tx| {
             let (user_name, external_id, display) = indexed(&rt, &body);
             let (body, members) = split_members(&rt, body);
@@ -471,6 +591,7 @@ impl Store for SqliteStore {
                 params![tenant, rt, id, ctx.now, user_name, external_id, display, text],
             )
             .map_err(|e| write_error(e, &rt, &id, &body))?;
+            set_uniques(tx, &tenant, &rt, &id, uniques.as_deref())?;
             index_emails(tx, &tenant, &rt, &id, Some(&body))?;
             event(tx, &About { tenant: &tenant, rt: &rt, id: &id, at: &ctx.now }, EventKind::Created, Some(1), &json!({}))?;
             if !members.is_empty() {
@@ -512,6 +633,7 @@ impl Store for SqliteStore {
         ctx: &Ctx,
     ) -> Result<Stored, StoreError> {
         let (tenant, rt, id, ctx) = (owned(tenant), owned(rt), owned(id), ctx.clone());
+        let uniques = self.unique_keys(&rt, &body);
         self.write(move |tx| {
             let current = load(tx, &tenant, &rt, &id)?.ok_or_else(|| StoreError::NotFound {
                 resource_type: rt.clone(),
@@ -545,6 +667,7 @@ impl Store for SqliteStore {
                     current: current.version + 1,
                 });
             }
+            set_uniques(tx, &tenant, &rt, &id, uniques.as_deref())?;
             apply_members(tx, &tenant, &id, &added, &removed)?;
             index_emails(tx, &tenant, &rt, &id, Some(&body))?;
             for (kind, data) in events {
@@ -626,12 +749,14 @@ impl Store for SqliteStore {
         ctx: &Ctx,
     ) -> Result<(), StoreError> {
         let (tenant, rt, id, ctx) = (owned(tenant), owned(rt), owned(id), ctx.clone());
+        let uniques = self.unique_types.contains(&rt).then(Vec::new);
         self.write(move |tx| {
             let current = load(tx, &tenant, &rt, &id)?.ok_or_else(|| StoreError::NotFound {
                 resource_type: rt.clone(),
                 id: id.clone(),
             })?;
             check_version(&current, if_version)?;
+            set_uniques(tx, &tenant, &rt, &id, uniques.as_deref())?;
             if soft_delete(tx, &tenant)? {
                 let s = assemble(tx, &tenant, current)?;
                 let body = Value::Object(s.body).to_string();

@@ -1031,3 +1031,200 @@ fn soft_delete_keeps_a_tombstone_until_purged() {
         }
     });
 }
+
+const ACME: &str = "urn:acme:params:scim:schemas:extension:acme:2.0:User";
+
+/// A registry whose User extension has unique attributes: `employeeId` (case-insensitive),
+/// `badge` (an integer), and `devices.serial` (a caseExact sub-attribute of a multi-valued
+/// complex attribute).
+fn acme_registry() -> scimkit_schema::Registry {
+    let mut registry = scimkit_schema::Registry::new();
+    let schema = json!({
+        "id": ACME,
+        "name": "AcmeUser",
+        "attributes": [
+            {"name": "employeeId", "type": "string", "uniqueness": "server"},
+            {"name": "badge", "type": "integer", "uniqueness": "global"},
+            {"name": "nickname", "type": "string"},
+            {"name": "devices", "type": "complex", "multiValued": true, "subAttributes": [
+                {"name": "serial", "type": "string", "caseExact": true, "uniqueness": "server"},
+                {"name": "kind", "type": "string"}
+            ]}
+        ]
+    });
+    registry.load([("acme.json", schema)]).unwrap();
+    registry
+}
+
+fn acme_user(name: &str, acme: Value) -> Map<String, Value> {
+    obj(json!({"schemas": [USER, ACME], "userName": name, ACME: acme}))
+}
+
+/// Every backend, built with `registry` (PostgreSQL when configured, as in `all_backends`).
+async fn backends_with(registry: &scimkit_schema::Registry) -> Vec<crate::Backend> {
+    let dir = crate::TempDir::new("uniques");
+    let sqlite =
+        scimkit_store::SqliteStore::open(dir.0.join("scimkit.db"), registry.clone()).unwrap();
+    let mut out: Vec<crate::Backend> = vec![
+        (
+            "memory",
+            Box::new(scimkit_store::MemoryStore::new(registry.clone())),
+            None,
+        ),
+        ("sqlite", Box::new(sqlite), Some(Box::new(dir))),
+    ];
+    if let Some((store, schema)) = crate::postgres().await {
+        drop(store);
+        let store = scimkit_store::PgStore::connect(
+            &std::env::var("SCIMKIT_TEST_POSTGRES_URL").unwrap(),
+            Some(&schema.name),
+            registry.clone(),
+        )
+        .await
+        .unwrap();
+        out.push(("postgres", Box::new(store), Some(Box::new(schema))));
+    }
+    out
+}
+
+/// `uniqueness: server` (and `global`) attributes of custom schemas are unique per tenant
+/// and resource type, honoring caseExact, in the database: a violation is 409 `uniqueness`,
+/// and values are released by replace and delete.
+#[test]
+fn custom_unique_attributes_are_enforced() {
+    let registry = acme_registry();
+    rt().block_on(async {
+        for (name, store, _guard) in backends_with(&registry).await {
+            let taken = |r: Result<scimkit_store::Stored, StoreError>, what: &str| {
+                let e = r.expect_err(what);
+                assert_eq!(
+                    (e.status(), e.scim_type().map(|t| t.as_str())),
+                    (409, Some("uniqueness")),
+                    "{name}: {what}: {e}"
+                );
+                e.to_string()
+            };
+            let u1 = acme_user(
+                "alice",
+                json!({"employeeId": "E-1", "badge": 7, "nickname": "al",
+                       "devices": [{"serial": "SN-1", "kind": "laptop"}, {"serial": "SN-2"}]}),
+            );
+            store.create("acme", "User", "u1", u1.clone(), &at(0)).await.unwrap();
+
+            // employeeId is caseExact false: "e-1" collides with "E-1".
+            let msg = taken(
+                store
+                    .create("acme", "User", "u2", acme_user("bob", json!({"employeeId": "e-1"})), &at(1))
+                    .await,
+                "employeeId",
+            );
+            assert!(msg.contains("employeeId") && msg.contains("e-1"), "{name}: {msg}");
+            taken(
+                store
+                    .create("acme", "User", "u2", acme_user("bob", json!({"badge": 7})), &at(1))
+                    .await,
+                "badge",
+            );
+            taken(
+                store
+                    .create("acme", "User", "u2", acme_user("bob", json!({"devices": [{"serial": "SN-2"}]})), &at(1))
+                    .await,
+                "devices.serial",
+            );
+            // serial is caseExact: "sn-2" is another value; a non-unique attribute may repeat.
+            store
+                .create(
+                    "acme",
+                    "User",
+                    "u2",
+                    acme_user("bob", json!({"employeeId": "E-2", "nickname": "al", "devices": [{"serial": "sn-2"}]})),
+                    &at(1),
+                )
+                .await
+                .unwrap();
+            // Failed creates left nothing behind.
+            assert_eq!(store.search("acme", "User", &Query::all()).await.unwrap().total, 2, "{name}");
+            // Another tenant has its own values.
+            store.create("globex", "User", "u1", u1.clone(), &at(2)).await.unwrap();
+
+            // A replace may keep its own values, cannot take another's, and releases the
+            // values it drops.
+            let mut kept = u1.clone();
+            kept.insert("title".into(), json!("Engineer"));
+            store.replace("acme", "User", "u1", kept, None, &at(3)).await.unwrap();
+            taken(
+                store
+                    .replace("acme", "User", "u2", acme_user("bob", json!({"employeeId": "E-1"})), None, &at(4))
+                    .await,
+                "replace onto a taken employeeId",
+            );
+            assert_eq!(store.get("acme", "User", "u2").await.unwrap().unwrap().version, 1, "{name}");
+            store
+                .replace("acme", "User", "u1", acme_user("alice", json!({"employeeId": "E-9"})), None, &at(5))
+                .await
+                .unwrap();
+            store
+                .create("acme", "User", "u3", acme_user("carol", json!({"employeeId": "E-1", "badge": 7, "devices": [{"serial": "SN-1"}]})), &at(6))
+                .await
+                .unwrap();
+            // A delete releases its values.
+            taken(
+                store
+                    .create("acme", "User", "u4", acme_user("dave", json!({"employeeId": "e-9"})), &at(7))
+                    .await,
+                "E-9 before the delete",
+            );
+            store.delete("acme", "User", "u1", None, &at(8)).await.unwrap();
+            store
+                .create("acme", "User", "u4", acme_user("dave", json!({"employeeId": "e-9"})), &at(9))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+/// A store opened with schemas whose unique attributes changed re-indexes what it holds.
+#[test]
+fn the_unique_index_follows_the_schemas() {
+    let dir = crate::TempDir::new("uniques-reindex");
+    let path = dir.0.join("scimkit.db");
+    rt().block_on(async {
+        use scimkit_store::{SqliteStore, Store as _};
+        // Written without the extension's uniqueness known.
+        {
+            let mut schema = acme_registry().schema(ACME).unwrap().clone();
+            for a in &mut schema.attributes {
+                a.uniqueness = scimkit_schema::Uniqueness::None;
+                for s in &mut a.sub_attributes {
+                    s.uniqueness = scimkit_schema::Uniqueness::None;
+                }
+            }
+            let mut registry = scimkit_schema::Registry::new();
+            registry.add_schema(schema).unwrap();
+            registry.add_extension("User", ACME, false).unwrap();
+            let store = SqliteStore::open(&path, registry).unwrap();
+            store
+                .create(
+                    "acme",
+                    "User",
+                    "u1",
+                    acme_user("alice", json!({"employeeId": "E-1"})),
+                    &at(0),
+                )
+                .await
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path, acme_registry()).unwrap();
+        let e = store
+            .create(
+                "acme",
+                "User",
+                "u2",
+                acme_user("bob", json!({"employeeId": "e-1"})),
+                &at(1),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), 409, "{e}");
+    });
+}
