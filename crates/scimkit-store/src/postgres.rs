@@ -25,7 +25,7 @@ use crate::model::{
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
 use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
-use crate::query::{self, Lookup, Query};
+use crate::query::{self, Dialect, Prefilter, Query};
 
 /// The schema, one migration per entry; the `scimkit_migrations` table records them.
 const MIGRATIONS: &[&str] = &[
@@ -840,25 +840,23 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
         let client = self.pool.get().await.map_err(pg)?;
         let base = "SELECT id, version, created, modified, body FROM resources WHERE tenant = $1 AND type = $2";
-        let (sql, value) = match q.filter.as_ref().and_then(Lookup::of) {
-            Some(lookup) => {
-                let (clause, v) = match lookup {
-                    Lookup::Id(v) => (" AND id = $3", v),
-                    Lookup::UserName(v) => (" AND user_name = $3", v),
-                    Lookup::ExternalId(v) => (" AND external_id = $3", v),
-                    Lookup::DisplayName(v) => (" AND display_name = $3", v),
-                    Lookup::Email(v) => (
-                        " AND id IN (SELECT id FROM emails WHERE tenant = $1 AND email = $3)",
-                        v,
-                    ),
-                };
-                (format!("{base}{clause}"), Some(v))
-            }
-            None => (base.to_owned(), None),
+        // The indexed part of the filter narrows the rows in SQL; the filter is then
+        // evaluated on each.
+        let pre = q
+            .filter
+            .as_ref()
+            .and_then(|f| Prefilter::of(f, Dialect::Postgres));
+        let sql = match &pre {
+            Some(p) => format!("{base} AND {}", p.sql),
+            None => base.to_owned(),
         };
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&tenant, &rt];
-        if let Some(v) = &value {
-            params.push(v);
+        if let Some(p) = &pre {
+            params.extend(
+                p.args
+                    .iter()
+                    .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)),
+            );
         }
         let mut selection = query::Selection::new(q, &bound)?;
         if q.filter.as_ref().is_some_and(query::reads_members) {

@@ -146,6 +146,216 @@ impl Lookup {
     }
 }
 
+/// The SQL dialect a [`Prefilter`] is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `?N` placeholders; text compares bytewise (BINARY), so prefix ranges are exact.
+    Sqlite,
+    /// `$N` placeholders; text compares by the database's collation, so prefixes use
+    /// `starts_with`.
+    Postgres,
+}
+
+/// A `WHERE` condition that narrows a search to a superset of the filter's matches, using the
+/// indexed columns (`id`, `userName`, `externalId`, `displayName`) and the `emails` table.
+/// The filter is still evaluated on every row it returns, so the result does not depend on
+/// how much of the filter was translated. Placeholders start at 3 (1 and 2 are the tenant
+/// and the resource type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prefilter {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<String>,
+}
+
+/// An indexed column: its SQL name and whether it holds the lowercased value.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Id,
+    UserName,
+    ExternalId,
+    DisplayName,
+    Email,
+}
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::UserName => "user_name",
+            Self::ExternalId => "external_id",
+            Self::DisplayName => "display_name",
+            Self::Email => "email",
+        }
+    }
+
+    fn lowercased(self) -> bool {
+        matches!(self, Self::UserName | Self::DisplayName | Self::Email)
+    }
+}
+
+impl Prefilter {
+    /// The condition for `filter`, or `None` when no part of it narrows the search.
+    pub(crate) fn of(filter: &Filter, dialect: Dialect) -> Option<Self> {
+        let mut args = Vec::new();
+        let sql = translate(filter, dialect, &mut args)?;
+        Some(Self { sql, args })
+    }
+}
+
+/// A superset condition for `filter`: `and` keeps the operands it can translate, `or` needs
+/// all of them, anything else translates only if it is a comparison on an indexed column.
+fn translate(filter: &Filter, dialect: Dialect, args: &mut Vec<String>) -> Option<String> {
+    match filter {
+        Filter::And(operands) => {
+            let parts: Vec<String> = operands
+                .iter()
+                .filter_map(|f| translate(f, dialect, args))
+                .collect();
+            (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+        }
+        Filter::Or(operands) => {
+            let mark = args.len();
+            let mut parts = Vec::with_capacity(operands.len());
+            for f in operands {
+                let Some(part) = translate(f, dialect, args) else {
+                    args.truncate(mark);
+                    return None;
+                };
+                parts.push(part);
+            }
+            Some(format!("({})", parts.join(" OR ")))
+        }
+        Filter::Attr(AttrExpr::Compare(path, op, CompValue::Str(v))) => {
+            let core = path
+                .urn
+                .as_deref()
+                .is_none_or(|u| u.starts_with("urn:ietf:params:scim:schemas:core:2.0:"));
+            if !core {
+                return None;
+            }
+            let name = path.name.as_str();
+            let is = |n: &str| name.eq_ignore_ascii_case(n);
+            let column = match path.sub_attr.as_deref() {
+                None if is("id") => Column::Id,
+                None if is("userName") => Column::UserName,
+                None if is("externalId") => Column::ExternalId,
+                None if is("displayName") => Column::DisplayName,
+                // A multi-valued complex attribute compares its `value`.
+                None if is("emails") && path.urn.is_none() => Column::Email,
+                Some(sub)
+                    if is("emails") && path.urn.is_none() && sub.eq_ignore_ascii_case("value") =>
+                {
+                    Column::Email
+                }
+                _ => return None,
+            };
+            compare(column, *op, v.as_str(), dialect, args)
+        }
+        Filter::ValuePath(vp)
+            if vp.attr.urn.is_none() && vp.attr.name.eq_ignore_ascii_case("emails") =>
+        {
+            // Inside `emails[…]`, `value` comparisons narrow; `and` keeps those it finds.
+            let inner = |f: &Filter, args: &mut Vec<String>| match f {
+                Filter::Attr(AttrExpr::Compare(p, op, CompValue::Str(v)))
+                    if p.urn.is_none()
+                        && p.sub_attr.is_none()
+                        && p.name.eq_ignore_ascii_case("value") =>
+                {
+                    compare(Column::Email, *op, v.as_str(), dialect, args)
+                }
+                _ => None,
+            };
+            match vp.filter.as_ref() {
+                Filter::And(operands) => {
+                    let parts: Vec<String> =
+                        operands.iter().filter_map(|f| inner(f, args)).collect();
+                    (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+                }
+                other => inner(other, args),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `column op value` as SQL, for the text operators an index (or the emails table) answers
+/// exactly on the stored (lowercased where the attribute is case-insensitive) values.
+fn compare(
+    column: Column,
+    op: CompareOp,
+    value: &str,
+    dialect: Dialect,
+    args: &mut Vec<String>,
+) -> Option<String> {
+    let value = if column.lowercased() {
+        value.to_lowercase()
+    } else {
+        value.to_owned()
+    };
+    let mut arg = |v: String| {
+        args.push(v);
+        let n = args.len() + 2;
+        match dialect {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    };
+    let col = column.name();
+    let like = |pattern: String, arg: &mut dyn FnMut(String) -> String| {
+        format!("{col} LIKE {} ESCAPE '\\'", arg(pattern))
+    };
+    let cond = match op {
+        CompareOp::Eq => format!("{col} = {}", arg(value)),
+        CompareOp::Sw => match dialect {
+            // UTF-8 orders bytewise as code points do: the strings starting with `p` are
+            // those in [p, p with its last character incremented).
+            Dialect::Sqlite => match prefix_end(&value) {
+                Some(end) => format!("({col} >= {} AND {col} < {})", arg(value), arg(end)),
+                None => format!("{col} >= {}", arg(value)),
+            },
+            Dialect::Postgres => format!("starts_with({col}, {})", arg(value)),
+        },
+        CompareOp::Ew => like(format!("%{}", escape_like(&value)), &mut arg),
+        CompareOp::Co => like(format!("%{}%", escape_like(&value)), &mut arg),
+        _ => return None,
+    };
+    Some(match column {
+        Column::Email => {
+            let tenant = match dialect {
+                Dialect::Sqlite => "?1",
+                Dialect::Postgres => "$1",
+            };
+            format!("id IN (SELECT id FROM emails WHERE tenant = {tenant} AND {cond})")
+        }
+        _ => cond,
+    })
+}
+
+/// The smallest string greater than every string that starts with `prefix`, if any.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// `s` with LIKE's wildcards and the escape character escaped (`ESCAPE '\'`).
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Whether a filter reads a group's `members` (so candidates need them assembled).
 pub(crate) fn reads_members(filter: &Filter) -> bool {
     let mut found = false;
@@ -424,6 +634,87 @@ mod tests {
         }
         selection.sort();
         selection.kept.into_iter().map(|(_, s)| s.id).collect()
+    }
+
+    fn pre(filter: &str, dialect: Dialect) -> Option<(String, Vec<String>)> {
+        let f = scimkit_filter::parse(filter).unwrap();
+        Prefilter::of(&f, dialect).map(|p| (p.sql, p.args))
+    }
+
+    #[test]
+    fn prefilters_translate_the_indexed_parts() {
+        use Dialect::{Postgres, Sqlite};
+        let s = |sql: &str, args: &[&str]| {
+            Some((
+                sql.to_owned(),
+                args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
+            ))
+        };
+        assert_eq!(
+            pre(r#"userName eq "BJensen""#, Sqlite),
+            s("user_name = ?3", &["bjensen"])
+        );
+        assert_eq!(
+            pre(r#"externalId eq "E-1""#, Postgres),
+            s("external_id = $3", &["E-1"])
+        );
+        assert_eq!(
+            pre(r#"userName sw "Bj""#, Sqlite),
+            s("(user_name >= ?3 AND user_name < ?4)", &["bj", "bk"])
+        );
+        assert_eq!(
+            pre(r#"userName sw "Bj""#, Postgres),
+            s("starts_with(user_name, $3)", &["bj"])
+        );
+        assert_eq!(
+            pre(r#"emails.value ew "@Example.ORG""#, Sqlite),
+            s(
+                "id IN (SELECT id FROM emails WHERE tenant = ?1 AND email LIKE ?3 ESCAPE '\\')",
+                &["%@example.org"]
+            )
+        );
+        // LIKE's wildcards in the value are escaped.
+        assert_eq!(
+            pre(r#"displayName co "50%_off""#, Postgres),
+            s("display_name LIKE $3 ESCAPE '\\'", &["%50\\%\\_off%"])
+        );
+        // `and` keeps what it can translate; `or` needs every operand.
+        assert_eq!(
+            pre(
+                r#"title eq "x" and (id eq "a" or externalId eq "b")"#,
+                Sqlite
+            ),
+            s("((id = ?3 OR external_id = ?4))", &["a", "b"])
+        );
+        assert_eq!(pre(r#"id eq "a" or title eq "x""#, Sqlite), None);
+        assert_eq!(
+            pre(r#"emails[type eq "work" and value sw "A"]"#, Sqlite),
+            s(
+                "(id IN (SELECT id FROM emails WHERE tenant = ?1 AND (email >= ?3 AND email < ?4)))",
+                &["a", "b"]
+            )
+        );
+        // Not translated: negation, other operators, extension attributes, non-strings.
+        assert_eq!(pre(r#"not (userName eq "a")"#, Sqlite), None);
+        assert_eq!(pre(r#"userName gt "a""#, Sqlite), None);
+        assert_eq!(
+            pre(
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
+                Sqlite
+            ),
+            None
+        );
+        assert_eq!(pre("displayName eq null", Sqlite), None);
+    }
+
+    #[test]
+    fn prefix_ends_are_the_next_string_after_all_extensions() {
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("").as_deref(), None);
+        // Surrogates are skipped, and a prefix ending in the last code point carries over.
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}").as_deref(), None);
     }
 
     fn ids(page: &Page) -> Vec<String> {

@@ -20,7 +20,7 @@ use crate::model::{
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
 use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
-use crate::query::{self, Lookup, Query};
+use crate::query::{self, Dialect, Prefilter, Query};
 
 /// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -800,14 +800,10 @@ impl Store for SqliteStore {
         let (tenant, rt, q) = (owned(tenant), owned(rt), q.clone());
         self.run(move |c| {
             let bound = registry.bind(&rt).ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
-            let (clause, arg) = match q.filter.as_ref().and_then(Lookup::of) {
-                Some(Lookup::Id(v)) => (" AND id = ?3", Some(v)),
-                Some(Lookup::UserName(v)) => (" AND user_name = ?3", Some(v)),
-                Some(Lookup::ExternalId(v)) => (" AND external_id = ?3", Some(v)),
-                Some(Lookup::DisplayName(v)) => (" AND display_name = ?3", Some(v)),
-                Some(Lookup::Email(v)) => (" AND id IN (SELECT id FROM emails WHERE tenant = ?1 AND email = ?3)", Some(v)),
-                None => ("", None),
-            };
+            // The indexed part of the filter narrows the rows in SQL; the filter is then
+            // evaluated on each.
+            let pre = q.filter.as_ref().and_then(|f| Prefilter::of(f, Dialect::Sqlite));
+            let clause = pre.as_ref().map_or(String::new(), |p| format!(" AND {}", p.sql));
             let sql = format!("SELECT id, version, created, modified, body FROM resources WHERE tenant = ?1 AND type = ?2{clause}");
             let mut stmt = c.prepare_cached(&sql).map_err(StoreError::backend)?;
             let map = |r: &rusqlite::Row<'_>| {
@@ -815,11 +811,12 @@ impl Store for SqliteStore {
             };
             // Rows stream through the selection: a scan holds one page, not every match.
             let mut selection = query::Selection::new(&q, &bound)?;
-            let rows = match &arg {
-                Some(v) => stmt.query_map(params![tenant, rt, v], map),
-                None => stmt.query_map(params![tenant, rt], map),
-            }
-            .map_err(StoreError::backend)?;
+            let args = [tenant.as_str(), rt.as_str()]
+                .into_iter()
+                .chain(pre.iter().flat_map(|p| p.args.iter().map(String::as_str)));
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), map)
+                .map_err(StoreError::backend)?;
             let with_members = q.filter.as_ref().is_some_and(query::reads_members);
             for row in rows {
                 let (id, v, created, modified, body) = row.map_err(StoreError::backend)?;
