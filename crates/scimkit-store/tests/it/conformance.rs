@@ -1037,7 +1037,7 @@ const ACME: &str = "urn:acme:params:scim:schemas:extension:acme:2.0:User";
 /// A registry whose User extension has unique attributes: `employeeId` (case-insensitive),
 /// `badge` (an integer), and `devices.serial` (a caseExact sub-attribute of a multi-valued
 /// complex attribute).
-fn acme_registry() -> scimkit_schema::Registry {
+pub(crate) fn acme_registry() -> scimkit_schema::Registry {
     let mut registry = scimkit_schema::Registry::new();
     let schema = json!({
         "id": ACME,
@@ -1056,7 +1056,7 @@ fn acme_registry() -> scimkit_schema::Registry {
     registry
 }
 
-fn acme_user(name: &str, acme: Value) -> Map<String, Value> {
+pub(crate) fn acme_user(name: &str, acme: Value) -> Map<String, Value> {
     obj(json!({"schemas": [USER, ACME], "userName": name, ACME: acme}))
 }
 

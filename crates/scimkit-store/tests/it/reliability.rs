@@ -1,4 +1,4 @@
-//! Reliability: crash safety (SQLite) and concurrency (every backend).
+//! Reliability: crash safety (SQLite and PostgreSQL) and concurrency (every backend).
 //!
 //! - **Crash** (`sigkill_under_write_load_loses_no_acknowledged_write`): the example
 //!   `examples/crash_writer.rs` writes to a SQLite file as fast as it can and prints
@@ -16,12 +16,16 @@
 //!   (`target/<triple>/<profile>`), but the nested build is not told the triple, so the test
 //!   then fails with a message saying so rather than running a wrong binary.
 //!
-//! - **Concurrency**, on a multi-thread runtime, for the memory store, one SQLite store, and
-//!   two `SqliteStore`s opened on one file (two connections racing for the write lock):
-//!   one `userName` (in 32 casings) or one id created by 32 tasks at once (exactly one wins,
-//!   the rest get `Uniqueness` / `IdTaken`, never a backend error); 16 read-modify-write loops
-//!   with `if_version` (no update lost); 32 tasks changing one group's members (none lost);
-//!   two stores opening one fresh file at once.
+//! - **Crash on PostgreSQL** (`…_postgres`): the same writer on a PostgreSQL schema; the client
+//!   is killed, the server keeps running, and the same checks hold.
+//!
+//! - **Concurrency**, on a multi-thread runtime, for the memory store, one SQLite store, two
+//!   `SqliteStore`s opened on one file (two connections racing for the write lock), and two
+//!   `PgStore` instances (two pools, as two server processes) on one schema: one `userName`
+//!   (in 32 casings), one custom `uniqueness: server` value, or one id created by 32 tasks at
+//!   once (exactly one wins, the rest get `Uniqueness` / `IdTaken`, never a backend error);
+//!   16 read-modify-write loops with `if_version` (no update lost); 32 tasks changing one
+//!   group's members (none lost); two stores opening one fresh file at once.
 //!
 //! Every test ends with [`assert_consistent`]: replaying the outbox gives exactly the stored
 //! state (versions, live and deleted resources, every group's members), and each change has
@@ -37,11 +41,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scimkit_schema::Registry;
-use scimkit_store::{Ctx, EventKind, Member, Query, SqliteStore, Store, StoreError};
+use scimkit_store::{
+    Ctx, EventKind, Member, MemoryStore, PgStore, Query, SqliteStore, Store, StoreError,
+};
 use serde_json::{Map, Value, json};
 use tokio::sync::Barrier;
 
-use crate::{TempDir, backends, postgres};
+use crate::{TempDir, postgres};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -551,15 +557,31 @@ type Racer = (&'static str, Vec<Arc<dyn Store>>, Option<Box<dyn Any>>);
 /// `SqliteStore`s on one file, and, with PostgreSQL, two `PgStore` instances (two pools, as
 /// two server processes would have) on one schema. Task `i` uses store `i % len`.
 async fn racers() -> Vec<Racer> {
-    let mut out: Vec<Racer> = backends()
-        .into_iter()
-        .map(|(name, store, dir)| {
-            let guard = dir.map(|d| Box::new(d) as Box<dyn Any>);
-            (name, vec![Arc::from(store)], guard)
-        })
-        .collect();
+    racers_with(&Registry::new()).await
+}
+
+/// [`racers`] with the schemas of `registry`.
+async fn racers_with(registry: &Registry) -> Vec<Racer> {
+    let one = TempDir::new("one-conn");
+    let mut out: Vec<Racer> = vec![
+        (
+            "memory",
+            vec![Arc::new(MemoryStore::new(registry.clone()))],
+            None,
+        ),
+        (
+            "sqlite",
+            vec![Arc::new(
+                SqliteStore::open(one.0.join("one.db"), registry.clone()).unwrap(),
+            )],
+            Some(Box::new(one)),
+        ),
+    ];
     if let Some((a, schema)) = postgres().await {
-        let b = schema.open().await;
+        drop(a);
+        let url = std::env::var("SCIMKIT_TEST_POSTGRES_URL").unwrap();
+        let open = || PgStore::connect(&url, Some(&schema.name), registry.clone());
+        let (a, b) = (open().await.unwrap(), open().await.unwrap());
         out.push((
             "postgres, two store instances",
             vec![Arc::new(a), Arc::new(b)],
@@ -568,14 +590,51 @@ async fn racers() -> Vec<Racer> {
     }
     let dir = TempDir::new("two-conns");
     let path = dir.0.join("shared.db");
-    let a = SqliteStore::open(&path, Registry::new()).unwrap();
-    let b = SqliteStore::open(&path, Registry::new()).unwrap();
+    let a = SqliteStore::open(&path, registry.clone()).unwrap();
+    let b = SqliteStore::open(&path, registry.clone()).unwrap();
     out.push((
         "sqlite, two connections",
         vec![Arc::new(a), Arc::new(b)],
         Some(Box::new(dir)),
     ));
     out
+}
+
+/// A `uniqueness: server` attribute of a custom extension claimed by 32 tasks at once (in
+/// different casings, by users of different userNames): exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn one_custom_unique_value_claimed_by_32_tasks_at_once_is_taken_once() {
+    const N: usize = 32;
+    let registry = crate::conformance::acme_registry();
+    for (name, stores, _guard) in racers_with(&registry).await {
+        for round in 0..4 {
+            let base = format!("emp-{round}");
+            let results = race(&stores, N, |i, store| {
+                let id = format!("c{round}-{i}");
+                let body = crate::conformance::acme_user(
+                    &format!("user-{round}-{i}"),
+                    json!({"employeeId": casing(&base, i)}),
+                );
+                async move {
+                    let r = store.create(TENANT, "User", &id, body, &ctx()).await;
+                    (id, r)
+                }
+            })
+            .await;
+            let mut winners = Vec::new();
+            for (id, r) in results {
+                match r {
+                    Ok(_) => winners.push(id),
+                    Err(StoreError::Uniqueness { attribute, .. })
+                        if attribute.ends_with(":employeeId") => {}
+                    Err(e) => panic!("{name}, round {round}: {id} failed with {e:?}"),
+                }
+            }
+            assert_eq!(winners.len(), 1, "{name}, round {round}: {winners:?}");
+        }
+        let summary = assert_consistent(name, &*stores[0], TENANT).await;
+        assert_eq!(summary.live, 4, "{name}");
+    }
 }
 
 /// `base` with the letters upper-cased where the bits of `i` say so.
