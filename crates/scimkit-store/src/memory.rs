@@ -499,14 +499,26 @@ impl Store for MemoryStore {
             let uniques = unique_keys(&self.registry, rt, &current.body);
             t.set_uniques(rt, id, &uniques, &[]);
             t.index_emails(id, &email_keys(rt, &current.body), &[]);
-            // Its memberships, as a member and (for a group) as a group.
-            let groups: Vec<String> = t.member_of.remove(id).into_iter().flatten().collect();
+            // Its memberships: as a member (rows whose type is this resource's or unknown),
+            // and, for a group, as a group. A User and a Group may share an id.
+            let groups: Vec<String> = t.member_of.get(id).into_iter().flatten().cloned().collect();
             for g in &groups {
-                if let Some(m) = t.members.get_mut(g) {
-                    m.remove(id);
+                let removed = t.members.get_mut(g).is_some_and(|m| {
+                    let ours = m.get(id).is_some_and(|x| {
+                        x.kind.as_deref().is_none_or(|k| k.eq_ignore_ascii_case(rt))
+                    });
+                    ours && m.remove(id).is_some()
+                });
+                if removed && let Some(of) = t.member_of.get_mut(id) {
+                    of.remove(g);
                 }
             }
-            if let Some(members) = t.members.remove(id) {
+            if t.member_of.get(id).is_some_and(BTreeSet::is_empty) {
+                t.member_of.remove(id);
+            }
+            if rt == "Group"
+                && let Some(members) = t.members.remove(id)
+            {
                 for m in members.keys() {
                     if let Some(groups) = t.member_of.get_mut(m) {
                         groups.remove(id);

@@ -454,7 +454,7 @@ async fn apply_members(
 ) -> Result<(), StoreError> {
     if !removed.is_empty() {
         tx.execute(
-            "DELETE FROM members WHERE tenant = $1 AND group_id = $2 AND member_id = ANY($3)",
+            "DELETE FROM members USING unnest($3::text[]) AS r(m) WHERE tenant = $1 AND group_id = $2 AND member_id = r.m",
             &[&tenant, &group, &removed],
         )
         .await
@@ -809,12 +809,22 @@ impl Store for PgStore {
         )
         .await
         .map_err(pg)?;
+        // Its memberships: as a member (rows of its type or of no type), and, for a group, as
+        // a group. A User and a Group may share an id.
         tx.execute(
-            "DELETE FROM members WHERE tenant = $1 AND (member_id = $2 OR group_id = $2)",
-            &[&tenant, &id],
+            "DELETE FROM members WHERE tenant = $1 AND member_id = $2 AND (kind IS NULL OR lower(kind) = lower($3))",
+            &[&tenant, &id, &rt],
         )
         .await
         .map_err(pg)?;
+        if rt == "Group" {
+            tx.execute(
+                "DELETE FROM members WHERE tenant = $1 AND group_id = $2",
+                &[&tenant, &id],
+            )
+            .await
+            .map_err(pg)?;
+        }
         index_emails(&tx, tenant, rt, id, None).await?;
         event(
             &tx,

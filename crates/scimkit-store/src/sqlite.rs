@@ -772,11 +772,17 @@ impl Store for SqliteStore {
                 params![tenant, rt, id],
             )
             .map_err(StoreError::backend)?;
+            // Its memberships: as a member (rows of its type or of no type), and, for a
+            // group, as a group. A User and a Group may share an id.
             tx.execute(
-                "DELETE FROM members WHERE tenant = ?1 AND (member_id = ?2 OR group_id = ?2)",
-                params![tenant, id],
+                "DELETE FROM members WHERE tenant = ?1 AND member_id = ?2 AND (kind IS NULL OR lower(kind) = lower(?3))",
+                params![tenant, id, rt],
             )
             .map_err(StoreError::backend)?;
+            if rt == "Group" {
+                tx.execute("DELETE FROM members WHERE tenant = ?1 AND group_id = ?2", params![tenant, id])
+                    .map_err(StoreError::backend)?;
+            }
             index_emails(tx, &tenant, &rt, &id, None)?;
             event(
                 tx,

@@ -1228,3 +1228,66 @@ fn the_unique_index_follows_the_schemas() {
         assert_eq!(e.status(), 409, "{e}");
     });
 }
+
+/// A User and a Group may share an id: deleting one leaves the other's memberships alone.
+#[test]
+fn deleting_a_user_keeps_the_members_of_a_group_with_the_same_id() {
+    rt().block_on(async {
+        for (name, store, _guard) in all_backends().await {
+            store
+                .create("acme", "User", "x", user("xavier"), &at(0))
+                .await
+                .unwrap();
+            store
+                .create("acme", "User", "u1", user("alice"), &at(1))
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "x", group("X", &["u1"]), &at(2))
+                .await
+                .unwrap();
+            let mut outer = group("Outer", &["x"]);
+            outer["members"][0]["type"] = json!("Group");
+            store
+                .create("acme", "Group", "g2", outer, &at(3))
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "g3", group("Has user x", &["x"]), &at(4))
+                .await
+                .unwrap();
+
+            store
+                .delete("acme", "User", "x", None, &at(5))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.member_ids("acme", "x").await.unwrap(),
+                ["u1"],
+                "{name}: group x keeps its members"
+            );
+            assert_eq!(
+                store.member_ids("acme", "g2").await.unwrap(),
+                ["x"],
+                "{name}: group x stays in g2"
+            );
+            assert!(
+                store.member_ids("acme", "g3").await.unwrap().is_empty(),
+                "{name}: user x leaves g3"
+            );
+
+            store
+                .delete("acme", "Group", "x", None, &at(6))
+                .await
+                .unwrap();
+            assert!(
+                store.member_ids("acme", "x").await.unwrap().is_empty(),
+                "{name}"
+            );
+            assert!(
+                store.member_ids("acme", "g2").await.unwrap().is_empty(),
+                "{name}"
+            );
+        }
+    });
+}
