@@ -35,13 +35,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, params};
 use scimkit_schema::Registry;
-use scimkit_store::{Ctx, Member, MemoryStore, Query, SqliteStore, Store};
+use scimkit_store::{Ctx, MemoryStore, Query, SqliteStore, Store};
 use serde_json::{Map, Value, json};
-
-const TENANT: &str = "acme";
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// Users of the bulk load (and of the emails, membership and memory-store figures).
 const BULK: usize = 100_000;
@@ -59,189 +54,9 @@ const MEMBER_WARMUP: usize = 10;
 const GROUP_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 const EMAILS_EW: &str = r#"emails.value ew "@example.org""#;
 
-// ---------------------------------------------------------------------------------------------
-// The users.
-
-const GIVEN: [&str; 16] = [
-    "Barbara",
-    "James",
-    "Mary",
-    "Robert",
-    "Patricia",
-    "John",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Susan",
-    "Richard",
-    "Jessica",
-    "Joseph",
-];
-const FAMILY: [&str; 16] = [
-    "Jensen",
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-    "Lopez",
-    "Gonzalez",
-    "Wilson",
-    "Anderson",
-];
-const DEPARTMENTS: [&str; 6] = [
-    "Tour Operations",
-    "Engineering",
-    "Sales",
-    "Finance",
-    "Support",
-    "Legal",
-];
-
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A UUID-looking id, random-ordered (as ids a server assigns are), unique per `i`.
-fn user_id(i: usize) -> String {
-    let h = splitmix(i as u64);
-    let l = splitmix(h);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        h >> 32,
-        (h >> 16) & 0xffff,
-        h & 0xffff,
-        l >> 48,
-        l & 0xffff_ffff_ffff
-    )
-}
-
-fn names(i: usize) -> (&'static str, &'static str) {
-    (
-        GIVEN[i % GIVEN.len()],
-        FAMILY[(i / GIVEN.len()) % FAMILY.len()],
-    )
-}
-
-fn user_name(i: usize) -> String {
-    let (given, family) = names(i);
-    format!("{given}.{family}{i}@contoso.com")
-}
-
-/// The work email: `@example.org` for one user in ten, `@example.com` otherwise.
-fn email(i: usize) -> String {
-    let (given, family) = names(i);
-    let domain = if i % 10 == 3 {
-        "example.org"
-    } else {
-        "example.com"
-    };
-    format!(
-        "{}.{}{i}@{domain}",
-        given.to_lowercase(),
-        family.to_lowercase()
-    )
-}
-
-/// Creation time: one user a second from 2026-01-01.
-fn when(i: usize) -> String {
-    let (day, rest) = (i / 86_400, i % 86_400);
-    format!(
-        "2026-01-{:02}T{:02}:{:02}:{:02}Z",
-        day + 1,
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
-}
-
-fn user(i: usize) -> Map<String, Value> {
-    let (given, family) = names(i);
-    obj(json!({
-        "schemas": [USER, ENTERPRISE],
-        "externalId": format!("ext-{i:07}"),
-        "userName": user_name(i),
-        "name": {"formatted": format!("{given} {family}"), "familyName": family, "givenName": given},
-        "displayName": format!("{given} {family}"),
-        "title": "Tour Guide",
-        "active": true,
-        "emails": [{"value": email(i), "type": "work", "primary": true}],
-        "phoneNumbers": [{"value": format!("+1 555 {:07}", i % 10_000_000), "type": "work"}],
-        ENTERPRISE: {"employeeNumber": format!("{i}"), "department": DEPARTMENTS[i % DEPARTMENTS.len()]}
-    }))
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => unreachable!("an object"),
-    }
-}
-
-fn group(id_range: Range<usize>) -> Map<String, Value> {
-    let members: Vec<Value> = id_range
-        .clone()
-        .map(|i| json!({"value": user_id(i), "type": "User"}))
-        .collect();
-    obj(json!({
-        "schemas": [GROUP],
-        "displayName": format!("Group of {}", id_range.len()),
-        "members": members,
-    }))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Measuring.
-
-/// A small deterministic generator for picking users.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = splitmix(self.0);
-        (self.0 % n as u64) as usize
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// p50 and p99 in ms.
-fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
-    times.sort();
-    let at = |q: usize| ms(times[(times.len() * q / 100).min(times.len() - 1)]);
-    (at(50), at(99))
-}
-
-fn median(mut times: Vec<Duration>) -> f64 {
-    times.sort();
-    ms(times[times.len() / 2])
-}
-
-fn page_fmt(ms: f64) -> String {
-    if ms < 10.0 {
-        format!("{ms:.3}")
-    } else {
-        format!("{ms:.1}")
-    }
-}
-
-fn pass(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
+#[path = "support/common.rs"]
+mod common;
+use common::*;
 
 /// A line of the final table.
 struct Row {
@@ -608,41 +423,15 @@ async fn membership(store: &dyn Store, sizes: &[usize], newcomer: &str) -> Vec<M
                 .await
                 .expect("is_member")
         );
-        let mut joining = Member::new(newcomer);
-        joining.kind = Some("User".into());
-        let (added, leaving) = ([joining], [newcomer.to_owned()]);
-        let mut version = created.version;
-        let (mut adds, mut removes, mut boths) = (Vec::new(), Vec::new(), Vec::new());
-        for k in 0..MEMBER_ROUNDS + MEMBER_WARMUP {
-            let t = Instant::now();
-            let after_add = store
-                .change_members(TENANT, &gid, &added, &[], None, &ctx)
-                .await
-                .expect("add");
-            let add = t.elapsed();
-            let t = Instant::now();
-            let after_remove = store
-                .change_members(TENANT, &gid, &[], &leaving, None, &ctx)
-                .await
-                .expect("remove");
-            let remove = t.elapsed();
-            assert_eq!(
-                (after_add.version, after_remove.version),
-                (version + 1, version + 2)
-            );
-            version += 2;
-            if k >= MEMBER_WARMUP {
-                adds.push(add);
-                removes.push(remove);
-                boths.push(add + remove);
-            }
-        }
-        assert!(
-            !store
-                .is_member(TENANT, &gid, newcomer)
-                .await
-                .expect("is_member")
-        );
+        let (adds, removes, boths) = member_rounds(
+            store,
+            &gid,
+            newcomer,
+            created.version,
+            MEMBER_ROUNDS,
+            MEMBER_WARMUP,
+        )
+        .await;
         let slow = adds
             .iter()
             .chain(&removes)
