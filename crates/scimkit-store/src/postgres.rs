@@ -159,8 +159,7 @@ impl PgStore {
         tx.batch_execute("SELECT pg_advisory_xact_lock(7463220981); CREATE TABLE IF NOT EXISTS scimkit_migrations (version INT PRIMARY KEY)")
             .await
             .map_err(pg)?;
-        let applied: i64 = tx
-            .query_one("SELECT COUNT(*) FROM scimkit_migrations", &[])
+        let applied: i64 = row_one(&tx, "SELECT COUNT(*) FROM scimkit_migrations", &[])
             .await
             .map_err(pg)?
             .get(0);
@@ -170,7 +169,8 @@ impl PgStore {
             .skip(usize::try_from(applied).unwrap_or(0))
         {
             tx.batch_execute(sql).await.map_err(pg)?;
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO scimkit_migrations (version) VALUES ($1)",
                 &[&(i as i32 + 1)],
             )
@@ -184,12 +184,53 @@ impl PgStore {
     /// The number of migrations applied.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        Ok(client
-            .query_one("SELECT COUNT(*) FROM scimkit_migrations", &[])
-            .await
-            .map_err(pg)?
-            .get(0))
+        Ok(
+            row_one(&client, "SELECT COUNT(*) FROM scimkit_migrations", &[])
+                .await
+                .map_err(pg)?
+                .get(0),
+        )
     }
+}
+
+/// Statements run through the connection's prepared-statement cache (deadpool's
+/// `prepare_cached`): once a connection has seen a statement, running it is one round trip
+/// instead of two (prepare, then execute). Only for fixed SQL text: the cache is per
+/// connection and unbounded.
+async fn exec<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let st = c.prepare_cached(sql).await?;
+    c.execute(&st, params).await
+}
+
+async fn rows<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let st = c.prepare_cached(sql).await?;
+    c.query(&st, params).await
+}
+
+async fn row_one<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+    let st = c.prepare_cached(sql).await?;
+    c.query_one(&st, params).await
+}
+
+async fn row_opt<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+    let st = c.prepare_cached(sql).await?;
+    c.query_opt(&st, params).await
 }
 
 /// Brings the unique index in line with the registry's unique attributes (under the
@@ -198,8 +239,7 @@ impl PgStore {
 /// Every instance sharing a database must run with the same schemas.
 async fn sync_uniques<C: GenericClient>(c: &C, registry: &Registry) -> Result<(), StoreError> {
     let wanted = unique_attrs(registry);
-    let recorded: BTreeSet<(String, String)> = c
-        .query("SELECT type, attr FROM unique_attrs", &[])
+    let recorded: BTreeSet<(String, String)> = rows(c, "SELECT type, attr FROM unique_attrs", &[])
         .await
         .map_err(pg)?
         .iter()
@@ -213,21 +253,21 @@ async fn sync_uniques<C: GenericClient>(c: &C, registry: &Registry) -> Result<()
         .map(|(t, _)| t)
         .collect();
     for rt in types {
-        c.execute("DELETE FROM uniques WHERE type = $1", &[rt])
+        exec(c, "DELETE FROM uniques WHERE type = $1", &[rt])
             .await
             .map_err(pg)?;
-        let rows = c
-            .query(
-                "SELECT tenant, id, body FROM resources WHERE type = $1",
-                &[rt],
-            )
-            .await
-            .map_err(pg)?;
+        let rows = rows(
+            c,
+            "SELECT tenant, id, body FROM resources WHERE type = $1",
+            &[rt],
+        )
+        .await
+        .map_err(pg)?;
         for row in &rows {
             let (tenant, id, body): (String, String, String) = (row.get(0), row.get(1), row.get(2));
             let body: Map<String, Value> = serde_json::from_str(&body).map_err(pg)?;
             for k in unique_keys(registry, rt, &body) {
-                c.execute(
+                exec(c,
                     "INSERT INTO uniques (tenant, type, attr, value, id) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT DO NOTHING",
                     &[&tenant, rt, &k.attr, &k.value, &id],
@@ -237,11 +277,10 @@ async fn sync_uniques<C: GenericClient>(c: &C, registry: &Registry) -> Result<()
             }
         }
     }
-    c.execute("DELETE FROM unique_attrs", &[])
-        .await
-        .map_err(pg)?;
+    exec(c, "DELETE FROM unique_attrs", &[]).await.map_err(pg)?;
     for (rt, attr) in &wanted {
-        c.execute(
+        exec(
+            c,
             "INSERT INTO unique_attrs (type, attr) VALUES ($1, $2)",
             &[rt, attr],
         )
@@ -264,21 +303,22 @@ async fn set_uniques<C: GenericClient>(
     let Some(keys) = keys else {
         return Ok(());
     };
-    c.execute(
+    exec(
+        c,
         "DELETE FROM uniques WHERE tenant = $1 AND type = $2 AND id = $3",
         &[&tenant, &rt, &id],
     )
     .await
     .map_err(pg)?;
     for k in keys {
-        let inserted = c
-            .execute(
-                "INSERT INTO uniques (tenant, type, attr, value, id) VALUES ($1, $2, $3, $4, $5)
+        let inserted = exec(
+            c,
+            "INSERT INTO uniques (tenant, type, attr, value, id) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT DO NOTHING",
-                &[&tenant, &rt, &k.attr, &k.value, &id],
-            )
-            .await
-            .map_err(pg)?;
+            &[&tenant, &rt, &k.attr, &k.value, &id],
+        )
+        .await
+        .map_err(pg)?;
         if inserted == 0 {
             return Err(k.taken());
         }
@@ -329,13 +369,13 @@ fn stored(rt: &str, row: &tokio_postgres::Row) -> Result<Stored, StoreError> {
 }
 
 async fn soft_delete<C: GenericClient>(c: &C, tenant: &str) -> Result<bool, StoreError> {
-    let row = c
-        .query_opt(
-            "SELECT soft_delete FROM tenant_settings WHERE tenant = $1",
-            &[&tenant],
-        )
-        .await
-        .map_err(pg)?;
+    let row = row_opt(
+        c,
+        "SELECT soft_delete FROM tenant_settings WHERE tenant = $1",
+        &[&tenant],
+    )
+    .await
+    .map_err(pg)?;
     Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
 }
 
@@ -372,17 +412,17 @@ async fn event(
     version: Option<u64>,
     data: &Value,
 ) -> Result<(), StoreError> {
-    let seq: i64 = tx
-        .query_one(
-            "INSERT INTO outbox_seq (tenant, seq) VALUES ($1, 1)
+    let seq: i64 = row_one(
+        tx,
+        "INSERT INTO outbox_seq (tenant, seq) VALUES ($1, 1)
              ON CONFLICT (tenant) DO UPDATE SET seq = outbox_seq.seq + 1 RETURNING seq",
-            &[&about.tenant],
-        )
-        .await
-        .map_err(pg)?
-        .get(0);
+        &[&about.tenant],
+    )
+    .await
+    .map_err(pg)?
+    .get(0);
     let version = version.map(|v| v as i64);
-    tx.execute(
+    exec(tx,
         "INSERT INTO events (tenant, seq, kind, type, resource_id, version, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[&about.tenant, &seq, &kind.as_str(), &about.rt, &about.id, &version, &about.at, &data.to_string()],
     )
@@ -399,7 +439,7 @@ async fn audit(
     rt: &str,
     id: &str,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    exec(tx,
         "INSERT INTO audit (tenant, at, token_id, operation, type, resource_id, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'ok')",
         &[&tenant, &ctx.now, &ctx.token_id, &operation, &rt, &id],
     )
@@ -413,8 +453,7 @@ async fn member_rows<C: GenericClient>(
     tenant: &str,
     group: &str,
 ) -> Result<Vec<Member>, StoreError> {
-    let rows = c
-        .query(
+    let rows = rows(c,
             "SELECT member_id, kind, display FROM members WHERE tenant = $1 AND group_id = $2 ORDER BY member_id",
             &[&tenant, &group],
         )
@@ -436,7 +475,8 @@ async fn is_member<C: GenericClient>(
     group: &str,
     member: &str,
 ) -> Result<bool, StoreError> {
-    Ok(c.query_opt(
+    Ok(row_opt(
+        c,
         "SELECT 1 FROM members WHERE tenant = $1 AND group_id = $2 AND member_id = $3",
         &[&tenant, &group, &member],
     )
@@ -453,7 +493,7 @@ async fn apply_members(
     removed: &[String],
 ) -> Result<(), StoreError> {
     if !removed.is_empty() {
-        tx.execute(
+        exec(tx,
             "DELETE FROM members USING unnest($3::text[]) AS r(m) WHERE tenant = $1 AND group_id = $2 AND member_id = r.m",
             &[&tenant, &group, &removed],
         )
@@ -464,7 +504,8 @@ async fn apply_members(
         let ids: Vec<&str> = added.iter().map(|m| m.value.as_str()).collect();
         let kinds: Vec<Option<&str>> = added.iter().map(|m| m.kind.as_deref()).collect();
         let displays: Vec<Option<&str>> = added.iter().map(|m| m.display.as_deref()).collect();
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO members (tenant, group_id, member_id, kind, display)
              SELECT $1, $2, m, k, d FROM unnest($3::text[], $4::text[], $5::text[]) AS u(m, k, d)
              ON CONFLICT DO NOTHING",
@@ -486,7 +527,8 @@ async fn index_emails(
     if rt != "User" {
         return Ok(());
     }
-    tx.execute(
+    exec(
+        tx,
         "DELETE FROM emails WHERE tenant = $1 AND id = $2",
         &[&tenant, &id],
     )
@@ -495,7 +537,7 @@ async fn index_emails(
     if let Some(body) = body {
         let emails = email_keys(rt, body);
         if !emails.is_empty() {
-            tx.execute(
+            exec(tx,
                 "INSERT INTO emails (tenant, id, email) SELECT $1, $2, e FROM unnest($3::text[]) AS e ON CONFLICT DO NOTHING",
                 &[&tenant, &id, &emails],
             )
@@ -512,9 +554,9 @@ async fn groups_of<C: GenericClient>(
     id: &str,
 ) -> Result<Vec<GroupRef>, StoreError> {
     // Direct groups at depth 1, then the groups those are in; UNION ends cycles.
-    let rows = c
-        .query(
-            "WITH RECURSIVE up(group_id, depth) AS (
+    let rows = rows(
+        c,
+        "WITH RECURSIVE up(group_id, depth) AS (
                 SELECT group_id, 1 FROM members WHERE tenant = $1 AND member_id = $2
                 UNION
                 SELECT m.group_id, up.depth + 1 FROM members m JOIN up ON m.member_id = up.group_id
@@ -526,10 +568,10 @@ async fn groups_of<C: GenericClient>(
                 WHERE tenant = $1 AND type = 'Group' AND id = u.group_id
              ) r ON TRUE
              GROUP BY u.group_id, r.display",
-            &[&tenant, &id],
-        )
-        .await
-        .map_err(pg)?;
+        &[&tenant, &id],
+    )
+    .await
+    .map_err(pg)?;
     let mut out: Vec<GroupRef> = rows
         .iter()
         .map(|r| GroupRef {
@@ -586,7 +628,7 @@ impl Store for PgStore {
         let (user_name, external_id, display) = indexed(rt, &body);
         let (body, members) = split_members(rt, body);
         let text = Value::Object(body.clone()).to_string();
-        tx.execute(
+        exec(&tx,
             "INSERT INTO resources (tenant, type, id, version, created, modified, user_name, external_id, display_name, body)
              VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8)",
             &[&tenant, &rt, &id, &ctx.now, &user_name, &external_id, &display, &text],
@@ -676,7 +718,7 @@ impl Store for PgStore {
         }
         let version = current.version + 1;
         let text = Value::Object(body.clone()).to_string();
-        tx.execute(
+        exec(&tx,
             "UPDATE resources SET version = $4, modified = $5, user_name = $6, external_id = $7, display_name = $8, body = $9
              WHERE tenant = $1 AND type = $2 AND id = $3",
             &[&tenant, &rt, &id, &(version as i64), &ctx.now, &user_name, &external_id, &display, &text],
@@ -748,7 +790,7 @@ impl Store for PgStore {
         }
         apply_members(&tx, tenant, group_id, &add, &remove).await?;
         let version = current.version + 1;
-        tx.execute(
+        exec(&tx,
             "UPDATE resources SET version = $3, modified = $4 WHERE tenant = $1 AND type = 'Group' AND id = $2",
             &[&tenant, &group_id, &(version as i64), &ctx.now],
         )
@@ -795,7 +837,7 @@ impl Store for PgStore {
         if soft_delete(&tx, tenant).await? {
             let s = assemble(&tx, tenant, current).await?;
             let body = Value::Object(s.body).to_string();
-            tx.execute(
+            exec(&tx,
                 "INSERT INTO tombstones (tenant, type, id, version, created, modified, deleted_at, token_id, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[&tenant, &rt, &id, &sql_int(s.version), &s.created, &s.last_modified, &ctx.now, &ctx.token_id, &body],
@@ -803,7 +845,8 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         }
-        tx.execute(
+        exec(
+            &tx,
             "DELETE FROM resources WHERE tenant = $1 AND type = $2 AND id = $3",
             &[&tenant, &rt, &id],
         )
@@ -811,14 +854,15 @@ impl Store for PgStore {
         .map_err(pg)?;
         // Its memberships: as a member (rows of its type or of no type), and, for a group, as
         // a group. A User and a Group may share an id.
-        tx.execute(
+        exec(&tx,
             "DELETE FROM members WHERE tenant = $1 AND member_id = $2 AND (kind IS NULL OR lower(kind) = lower($3))",
             &[&tenant, &id, &rt],
         )
         .await
         .map_err(pg)?;
         if rt == "Group" {
-            tx.execute(
+            exec(
+                &tx,
                 "DELETE FROM members WHERE tenant = $1 AND group_id = $2",
                 &[&tenant, &id],
             )
@@ -924,14 +968,14 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        let rows = client
-            .query(
-                "SELECT seq, kind, type, resource_id, version, at, data FROM events
+        let rows = rows(
+            &client,
+            "SELECT seq, kind, type, resource_id, version, at, data FROM events
                  WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                &[&tenant, &sql_int(after), &sql_int(limit)],
-            )
-            .await
-            .map_err(pg)?;
+            &[&tenant, &sql_int(after), &sql_int(limit)],
+        )
+        .await
+        .map_err(pg)?;
         rows.iter()
             .map(|r| {
                 let kind: String = r.get(1);
@@ -952,8 +996,7 @@ impl Store for PgStore {
 
     async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        let rows = client
-            .query(
+        let rows = rows(&client,
                 "SELECT at, token_id, operation, type, resource_id, outcome FROM audit WHERE tenant = $1 ORDER BY n DESC LIMIT $2",
                 &[&tenant, &sql_int(limit)],
             )
@@ -974,8 +1017,7 @@ impl Store for PgStore {
 
     async fn ack(&self, tenant: &str, consumer: &str, seq: u64) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        client
-            .execute(
+        exec(&client,
                 "INSERT INTO consumers (tenant, consumer, acked) VALUES ($1, $2, $3)
                  ON CONFLICT (tenant, consumer) DO UPDATE SET acked = GREATEST(consumers.acked, excluded.acked)",
                 &[&tenant, &consumer, &(seq as i64)],
@@ -987,26 +1029,26 @@ impl Store for PgStore {
 
     async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        let row = client
-            .query_opt(
-                "SELECT acked FROM consumers WHERE tenant = $1 AND consumer = $2",
-                &[&tenant, &consumer],
-            )
-            .await
-            .map_err(pg)?;
+        let row = row_opt(
+            &client,
+            "SELECT acked FROM consumers WHERE tenant = $1 AND consumer = $2",
+            &[&tenant, &consumer],
+        )
+        .await
+        .map_err(pg)?;
         Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
     }
 
     async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        client
-            .execute(
-                "INSERT INTO tenant_settings (tenant, soft_delete) VALUES ($1, $2)
+        exec(
+            &client,
+            "INSERT INTO tenant_settings (tenant, soft_delete) VALUES ($1, $2)
                  ON CONFLICT (tenant) DO UPDATE SET soft_delete = excluded.soft_delete",
-                &[&tenant, &on],
-            )
-            .await
-            .map_err(pg)?;
+            &[&tenant, &on],
+        )
+        .await
+        .map_err(pg)?;
         Ok(())
     }
 
@@ -1017,8 +1059,7 @@ impl Store for PgStore {
 
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        let rows = client
-            .query(
+        let rows = rows(&client,
                 "SELECT type, id, version, created, modified, body, deleted_at, token_id FROM tombstones
                  WHERE tenant = $1 ORDER BY deleted_at, n LIMIT $2",
                 &[&tenant, &sql_int(limit)],
@@ -1039,13 +1080,13 @@ impl Store for PgStore {
 
     async fn purge(&self, tenant: &str, before: &str) -> Result<usize, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
-        let n = client
-            .execute(
-                "DELETE FROM tombstones WHERE tenant = $1 AND deleted_at < $2",
-                &[&tenant, &before],
-            )
-            .await
-            .map_err(pg)?;
+        let n = exec(
+            &client,
+            "DELETE FROM tombstones WHERE tenant = $1 AND deleted_at < $2",
+            &[&tenant, &before],
+        )
+        .await
+        .map_err(pg)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 }
