@@ -7,7 +7,12 @@
 //! version (its ETag is `W/"<version>"`); conditional writes compare and set the version inside
 //! the store. Group membership is relational (a member table), not a JSON array, so changing a
 //! few members of a huge group touches a few rows. Every change appends, in the same
-//! transaction, an event to a per-tenant outbox and an audit record.
+//! transaction, an event to a per-tenant outbox and an audit record. `userName` and the
+//! `uniqueness: server` attributes of custom schemas are unique in the database itself. Searches
+//! translate the indexed parts of a filter to SQL, evaluate the whole filter on the rows that
+//! returns, and stream them through a page-sized selection. Soft delete, per tenant, keeps a
+//! tombstone of each deleted resource until purged. See `docs/store.md` for what each backend
+//! guarantees and how it is tested.
 //!
 //! This crate does **not** validate resources or apply PATCH (callers use `scimkit-schema` and
 //! `scimkit-patch` first), assign ids or read the clock: ids and the time of each change are
@@ -48,7 +53,8 @@
 //! # Conformance
 //!
 //! RFC 7644 §3.3 (create, `uniqueness`), §3.4.1–§3.4.2 (retrieval, filtering, sorting,
-//! pagination), §3.5.1 (replace), §3.6 (delete), §3.14 (versions and ETags).
+//! pagination), §3.5.1 (replace), §3.6 (delete), §3.14 (versions and ETags); RFC 9865
+//! (cursor pagination).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
