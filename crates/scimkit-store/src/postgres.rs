@@ -412,19 +412,24 @@ async fn event(
     version: Option<u64>,
     data: &Value,
 ) -> Result<(), StoreError> {
-    let seq: i64 = row_one(
-        tx,
-        "INSERT INTO outbox_seq (tenant, seq) VALUES ($1, 1)
-             ON CONFLICT (tenant) DO UPDATE SET seq = outbox_seq.seq + 1 RETURNING seq",
-        &[&about.tenant],
-    )
-    .await
-    .map_err(pg)?
-    .get(0);
+    // One statement: take the tenant's next sequence number and append the event with it.
     let version = version.map(|v| v as i64);
-    exec(tx,
-        "INSERT INTO events (tenant, seq, kind, type, resource_id, version, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&about.tenant, &seq, &kind.as_str(), &about.rt, &about.id, &version, &about.at, &data.to_string()],
+    exec(
+        tx,
+        "WITH s AS (
+             INSERT INTO outbox_seq (tenant, seq) VALUES ($1, 1)
+             ON CONFLICT (tenant) DO UPDATE SET seq = outbox_seq.seq + 1 RETURNING seq)
+         INSERT INTO events (tenant, seq, kind, type, resource_id, version, at, data)
+         SELECT $1, s.seq, $2, $3, $4, $5, $6, $7 FROM s",
+        &[
+            &about.tenant,
+            &kind.as_str(),
+            &about.rt,
+            &about.id,
+            &version,
+            &about.at,
+            &data.to_string(),
+        ],
     )
     .await
     .map_err(pg)?;
@@ -770,17 +775,32 @@ impl Store for PgStore {
                 id: group_id.to_owned(),
             })?;
         check_version(&current, if_version)?;
+        // Which of the listed ids are members now: one query for all of them.
+        let listed: Vec<&str> = added
+            .iter()
+            .map(|m| m.value.as_str())
+            .chain(removed.iter().map(String::as_str))
+            .collect();
+        let present: BTreeSet<String> = rows(
+            &tx,
+            "SELECT m.member_id FROM unnest($3::text[]) AS r(id)
+             JOIN members m ON m.tenant = $1 AND m.group_id = $2 AND m.member_id = r.id",
+            &[&tenant, &group_id, &listed],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
         let mut add: Vec<Member> = Vec::new();
         for m in added {
-            if !is_member(&tx, tenant, group_id, &m.value).await?
-                && !add.iter().any(|a| a.value == m.value)
-            {
+            if !present.contains(&m.value) && !add.iter().any(|a| a.value == m.value) {
                 add.push(m.clone());
             }
         }
         let mut remove: Vec<String> = Vec::new();
         for id in removed {
-            if is_member(&tx, tenant, group_id, id).await? && !remove.contains(id) {
+            if present.contains(id) && !remove.contains(id) {
                 remove.push(id.clone());
             }
         }
