@@ -48,7 +48,6 @@ const CREATE_BUDGET: Duration = Duration::from_secs(360);
 const DATA_FORMAT: &str = "scimkit-store bench users v1";
 
 const LOOKUPS: usize = 1_000;
-const LOOKUP_WARMUP: usize = 50;
 const MEMBER_ROUNDS: usize = 200;
 const MEMBER_WARMUP: usize = 10;
 const GROUP_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -338,62 +337,6 @@ async fn check_bulk_insert(dir: &Path, n: usize) -> Result<(), String> {
 
 // ---------------------------------------------------------------------------------------------
 // The store calls.
-
-/// Creates users `range`, one `create` each; returns the latency of each call.
-async fn load(store: &dyn Store, range: Range<usize>) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(range.len());
-    for i in range {
-        let body = user(i);
-        let (id, ctx) = (user_id(i), Ctx::at(when(i)));
-        let t = Instant::now();
-        store
-            .create(TENANT, "User", &id, body, &ctx)
-            .await
-            .expect("create");
-        times.push(t.elapsed());
-    }
-    times
-}
-
-fn lookup_query(i: usize) -> Query {
-    Query::filter(&format!(r#"userName eq "{}""#, user_name(i))).expect("filter")
-}
-
-/// Latencies of `count` random `userName eq` searches among `users` (after a warm-up).
-async fn lookups(store: &dyn Store, users: usize, count: usize, seed: u64) -> Vec<Duration> {
-    let mut rng = Rng(seed);
-    let mut times = Vec::with_capacity(count);
-    for k in 0..count + LOOKUP_WARMUP {
-        let i = rng.below(users);
-        let query = lookup_query(i);
-        let t = Instant::now();
-        let page = store.search(TENANT, "User", &query).await.expect("search");
-        let dt = t.elapsed();
-        assert_eq!(page.total, 1, "user {i}");
-        assert_eq!(page.resources[0].id, user_id(i));
-        if k >= LOOKUP_WARMUP {
-            times.push(dt);
-        }
-    }
-    times
-}
-
-/// Median ms of a page of 100 (after one warm-up run), with the total it reports.
-async fn page_ms(store: &dyn Store, filter: &str, runs: usize) -> (f64, usize) {
-    let query = Query::filter(filter).expect("filter").page(1, 100);
-    let mut times = Vec::new();
-    let mut total = 0;
-    for k in 0..=runs {
-        let t = Instant::now();
-        let page = store.search(TENANT, "User", &query).await.expect("search");
-        if k > 0 {
-            times.push(t.elapsed());
-        }
-        total = page.total;
-        assert_eq!(page.resources.len(), total.min(100));
-    }
-    (median(times), total)
-}
 
 struct Membership {
     size: usize,

@@ -43,7 +43,7 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use scimkit_schema::Registry;
-use scimkit_store::{Ctx, PgStore, Query, Store};
+use scimkit_store::{Ctx, PgStore, Store};
 use serde_json::{Value, json};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -71,7 +71,6 @@ const CHECKED: usize = 1_000;
 const DATA_FORMAT: &str = "scimkit-store pg bench users v1";
 
 const LOOKUPS: usize = 1_000;
-const LOOKUP_WARMUP: usize = 50;
 const MEMBER_ROUNDS: usize = 400;
 const MEMBER_WARMUP: usize = 20;
 const GROUP_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -566,22 +565,6 @@ async fn kept_million(client: &Client, fresh: &[String]) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // The store calls.
 
-/// Creates users `range`, one `create` each, in sequence; returns the latency of each call.
-async fn load(store: &dyn Store, range: Range<usize>) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(range.len());
-    for i in range {
-        let body = user(i);
-        let (id, ctx) = (user_id(i), Ctx::at(when(i)));
-        let t = Instant::now();
-        store
-            .create(TENANT, "User", &id, body, &ctx)
-            .await
-            .expect("create");
-        times.push(t.elapsed());
-    }
-    times
-}
-
 /// Creates users `range` from `tasks` concurrent tasks (task `k` takes every `tasks`-th user
 /// from `start + k`); returns the latency of each call.
 async fn load_concurrent(store: &PgStore, range: Range<usize>, tasks: usize) -> Vec<Duration> {
@@ -603,46 +586,6 @@ async fn load_concurrent(store: &PgStore, range: Range<usize>, tasks: usize) -> 
         times.extend(h.await.expect("a load task"));
     }
     times
-}
-
-fn lookup_query(i: usize) -> Query {
-    Query::filter(&format!(r#"userName eq "{}""#, user_name(i))).expect("filter")
-}
-
-/// Latencies of `count` random `userName eq` searches among `users` (after a warm-up).
-async fn lookups(store: &dyn Store, users: usize, count: usize, seed: u64) -> Vec<Duration> {
-    let mut rng = Rng(seed);
-    let mut times = Vec::with_capacity(count);
-    for k in 0..count + LOOKUP_WARMUP {
-        let i = rng.below(users);
-        let query = lookup_query(i);
-        let t = Instant::now();
-        let page = store.search(TENANT, "User", &query).await.expect("search");
-        let dt = t.elapsed();
-        assert_eq!(page.total, 1, "user {i}");
-        assert_eq!(page.resources[0].id, user_id(i));
-        if k >= LOOKUP_WARMUP {
-            times.push(dt);
-        }
-    }
-    times
-}
-
-/// Median ms of a page of 100 (after one warm-up run), with the total it reports.
-async fn page_ms(store: &dyn Store, filter: &str, runs: usize) -> (f64, usize) {
-    let query = Query::filter(filter).expect("filter").page(1, 100);
-    let mut times = Vec::new();
-    let mut total = 0;
-    for k in 0..=runs {
-        let t = Instant::now();
-        let page = store.search(TENANT, "User", &query).await.expect("search");
-        if k > 0 {
-            times.push(t.elapsed());
-        }
-        total = page.total;
-        assert_eq!(page.resources.len(), total.min(100));
-    }
-    (median(times), total)
 }
 
 /// Median ms of `EMAILS_EW_SQL` on a plain connection (after one warm-up run), with its total.

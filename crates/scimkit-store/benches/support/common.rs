@@ -246,3 +246,73 @@ pub(crate) async fn member_rounds(
     );
     (adds, removes, boths)
 }
+
+/// Searches after this many untimed ones.
+pub(crate) const LOOKUP_WARMUP: usize = 50;
+
+pub(crate) fn lookup_query(i: usize) -> scimkit_store::Query {
+    scimkit_store::Query::filter(&format!(r#"userName eq "{}""#, user_name(i))).expect("filter")
+}
+
+/// Latencies of `count` random `userName eq` searches among `users` (after a warm-up).
+pub(crate) async fn lookups(
+    store: &dyn scimkit_store::Store,
+    users: usize,
+    count: usize,
+    seed: u64,
+) -> Vec<Duration> {
+    let mut rng = Rng(seed);
+    let mut times = Vec::with_capacity(count);
+    for k in 0..count + LOOKUP_WARMUP {
+        let i = rng.below(users);
+        let query = lookup_query(i);
+        let t = std::time::Instant::now();
+        let page = store.search(TENANT, "User", &query).await.expect("search");
+        let dt = t.elapsed();
+        assert_eq!(page.total, 1, "user {i}");
+        assert_eq!(page.resources[0].id, user_id(i));
+        if k >= LOOKUP_WARMUP {
+            times.push(dt);
+        }
+    }
+    times
+}
+
+/// Median ms of a page of 100 (after one warm-up run), with the total it reports.
+pub(crate) async fn page_ms(
+    store: &dyn scimkit_store::Store,
+    filter: &str,
+    runs: usize,
+) -> (f64, usize) {
+    let query = scimkit_store::Query::filter(filter)
+        .expect("filter")
+        .page(1, 100);
+    let mut times = Vec::new();
+    let mut total = 0;
+    for k in 0..=runs {
+        let t = std::time::Instant::now();
+        let page = store.search(TENANT, "User", &query).await.expect("search");
+        if k > 0 {
+            times.push(t.elapsed());
+        }
+        total = page.total;
+        assert_eq!(page.resources.len(), total.min(100));
+    }
+    (median(times), total)
+}
+
+/// Creates users `range`, one `create` each; returns the latency of each call.
+pub(crate) async fn load(store: &dyn scimkit_store::Store, range: Range<usize>) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(range.len());
+    for i in range {
+        let body = user(i);
+        let (id, ctx) = (user_id(i), scimkit_store::Ctx::at(when(i)));
+        let t = std::time::Instant::now();
+        store
+            .create(TENANT, "User", &id, body, &ctx)
+            .await
+            .expect("create");
+        times.push(t.elapsed());
+    }
+    times
+}
