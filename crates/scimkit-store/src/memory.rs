@@ -222,14 +222,16 @@ impl Tenant {
     fn groups_of(&self, id: &str) -> Vec<GroupRef> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
-        let mut frontier: Vec<(String, bool)> = self
+        // A queue, so that every direct group is visited (and marked direct) before any group
+        // reached through another.
+        let mut frontier: std::collections::VecDeque<(String, bool)> = self
             .member_of
             .get(id)
             .into_iter()
             .flatten()
             .map(|g| (g.clone(), true))
             .collect();
-        while let Some((group, direct)) = frontier.pop() {
+        while let Some((group, direct)) = frontier.pop_front() {
             if !seen.insert(group.clone()) {
                 continue;
             }

@@ -509,8 +509,11 @@ fn groups_of(c: &Connection, tenant: &str, id: &str) -> Result<Vec<GroupRef>, St
     };
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    let mut frontier: Vec<(String, bool)> = direct_of(id)?.into_iter().map(|g| (g, true)).collect();
-    while let Some((group, direct)) = frontier.pop() {
+    // Breadth first: every direct group is visited (and marked direct) before any group
+    // reached through another; a cycle ends at a group already seen.
+    let mut frontier: std::collections::VecDeque<(String, bool)> =
+        direct_of(id)?.into_iter().map(|g| (g, true)).collect();
+    while let Some((group, direct)) = frontier.pop_front() {
         if !seen.insert(group.clone()) {
             continue;
         }

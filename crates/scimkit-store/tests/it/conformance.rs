@@ -1291,3 +1291,31 @@ fn deleting_a_user_keeps_the_members_of_a_group_with_the_same_id() {
         }
     });
 }
+
+/// A group a user is in directly stays `direct` even when it is also reached through another
+/// of the user's groups.
+#[test]
+fn a_group_both_direct_and_inherited_is_direct() {
+    rt().block_on(async {
+        for (name, store, _guard) in all_backends().await {
+            store
+                .create("acme", "User", "u1", user("alice"), &at(0))
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "gb", group("B", &["u1"]), &at(1))
+                .await
+                .unwrap();
+            let mut a = group("A", &["u1", "gb"]);
+            a["members"][1]["type"] = json!("Group");
+            store
+                .create("acme", "Group", "ga", a, &at(2))
+                .await
+                .unwrap();
+            let groups = store.groups_of("acme", "u1").await.unwrap();
+            let flags: Vec<(&str, bool)> =
+                groups.iter().map(|g| (g.id.as_str(), g.direct)).collect();
+            assert_eq!(flags, [("ga", true), ("gb", true)], "{name}");
+        }
+    });
+}
