@@ -27,7 +27,6 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
-use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,65 +56,10 @@ const EMAILS_EW: &str = r#"emails.value ew "@example.org""#;
 mod common;
 use common::*;
 
-/// A line of the final table.
-struct Row {
-    what: String,
-    memory: String,
-    sqlite: String,
-    target: String,
-    result: String,
-}
-
-#[derive(Default)]
-struct Table(Vec<Row>);
-
 impl Table {
     fn row(&mut self, what: &str, memory: String, sqlite: String, target: &str, result: &str) {
-        self.0.push(Row {
-            what: what.to_owned(),
-            memory,
-            sqlite,
-            target: target.to_owned(),
-            result: result.to_owned(),
-        });
+        self.push(what, vec![memory, sqlite], target, result);
     }
-
-    fn print(&self) {
-        let header = Row {
-            what: "measurement".into(),
-            memory: "memory".into(),
-            sqlite: "sqlite".into(),
-            target: "target".into(),
-            result: "result".into(),
-        };
-        let rows: Vec<&Row> = std::iter::once(&header).chain(&self.0).collect();
-        let width = |f: fn(&Row) -> &str| rows.iter().map(|r| f(r).len()).max().unwrap_or(0);
-        let w = [
-            width(|r| &r.what),
-            width(|r| &r.memory),
-            width(|r| &r.sqlite),
-            width(|r| &r.target),
-        ];
-        for r in rows {
-            println!(
-                "{:<w0$}  {:>w1$}  {:>w2$}  {:<w3$}  {}",
-                r.what,
-                r.memory,
-                r.sqlite,
-                r.target,
-                r.result,
-                w0 = w[0],
-                w1 = w[1],
-                w2 = w[2],
-                w3 = w[3]
-            );
-        }
-    }
-}
-
-fn say(text: &str) {
-    println!("{text}");
-    let _ = std::io::stdout().flush();
 }
 
 /// `VmRSS`, `VmHWM`… of this process, in kB (Linux only).
@@ -729,7 +673,7 @@ impl Drop for Scratch {
 
 async fn bench() {
     let dir = data_dir();
-    let mut table = Table::default();
+    let mut table = Table::new(&["memory", "sqlite"]);
     say(&format!(
         "scimkit-store bench: {} CPUs, data in {}",
         std::thread::available_parallelism().map_or(0, usize::from),

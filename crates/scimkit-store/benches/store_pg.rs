@@ -37,7 +37,6 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
-use std::io::Write as _;
 use std::ops::Range;
 use std::pin::pin;
 use std::time::{Duration, Instant};
@@ -85,59 +84,10 @@ const EMAILS_EW_SQL: &str = "SELECT COUNT(*) OVER (), id FROM resources
 mod common;
 use common::*;
 
-/// A line of the final table.
-struct Row {
-    what: String,
-    postgres: String,
-    target: String,
-    result: String,
-}
-
-#[derive(Default)]
-struct Table(Vec<Row>);
-
 impl Table {
     fn row(&mut self, what: &str, postgres: String, target: &str, result: &str) {
-        self.0.push(Row {
-            what: what.to_owned(),
-            postgres,
-            target: target.to_owned(),
-            result: result.to_owned(),
-        });
+        self.push(what, vec![postgres], target, result);
     }
-
-    fn print(&self) {
-        let header = Row {
-            what: "measurement".into(),
-            postgres: "postgres".into(),
-            target: "target".into(),
-            result: "result".into(),
-        };
-        let rows: Vec<&Row> = std::iter::once(&header).chain(&self.0).collect();
-        let width = |f: fn(&Row) -> &str| rows.iter().map(|r| f(r).len()).max().unwrap_or(0);
-        let w = [
-            width(|r| &r.what),
-            width(|r| &r.postgres),
-            width(|r| &r.target),
-        ];
-        for r in rows {
-            println!(
-                "{:<w0$}  {:>w1$}  {:<w2$}  {}",
-                r.what,
-                r.postgres,
-                r.target,
-                r.result,
-                w0 = w[0],
-                w1 = w[1],
-                w2 = w[2]
-            );
-        }
-    }
-}
-
-fn say(text: &str) {
-    println!("{text}");
-    let _ = std::io::stdout().flush();
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -737,7 +687,7 @@ async fn smoke(url: &str) {
 }
 
 async fn bench(url: &str, keep: bool) {
-    let mut table = Table::default();
+    let mut table = Table::new(&["postgres"]);
     let mut admin = plain(url).await;
     say(&format!(
         "scimkit-store PostgreSQL bench: {} CPUs, server {} ({}), schema {SCHEMA}",

@@ -316,3 +316,60 @@ pub(crate) async fn load(store: &dyn scimkit_store::Store, range: Range<usize>) 
     }
     times
 }
+
+/// The final table: a measurement, one value per backend, the target and the result.
+pub(crate) struct Table {
+    backends: Vec<&'static str>,
+    /// `[what, values…, target, result]`.
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(backends: &[&'static str]) -> Self {
+        Self {
+            backends: backends.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, what: &str, values: Vec<String>, target: &str, result: &str) {
+        assert_eq!(values.len(), self.backends.len(), "one value per backend");
+        let mut row = vec![what.to_owned()];
+        row.extend(values);
+        row.extend([target.to_owned(), result.to_owned()]);
+        self.rows.push(row);
+    }
+
+    /// Prints the rows under a header: the measurement and target left-aligned, values
+    /// right-aligned.
+    pub(crate) fn print(&self) {
+        let mut header = vec!["measurement".to_owned()];
+        header.extend(self.backends.iter().map(|b| (*b).to_owned()));
+        header.extend(["target".to_owned(), "result".to_owned()]);
+        let rows: Vec<&Vec<String>> = std::iter::once(&header).chain(&self.rows).collect();
+        let last = header.len() - 1;
+        let widths: Vec<usize> = (0..last)
+            .map(|k| rows.iter().map(|r| r[k].len()).max().unwrap_or(0))
+            .collect();
+        for r in rows {
+            let mut line = String::new();
+            for (k, cell) in r.iter().enumerate() {
+                if k == last {
+                    line.push_str(cell);
+                } else if k == 0 || k == last - 1 {
+                    line.push_str(&format!("{cell:<w$}  ", w = widths[k]));
+                } else {
+                    line.push_str(&format!("{cell:>w$}  ", w = widths[k]));
+                }
+            }
+            println!("{}", line.trim_end());
+        }
+    }
+}
+
+/// Prints a progress line at once.
+pub(crate) fn say(text: &str) {
+    use std::io::Write as _;
+    println!("{text}");
+    let _ = std::io::stdout().flush();
+}
