@@ -811,6 +811,23 @@ async fn bench() {
         }
     }
 
+    let recent = recent_filter(BULK);
+    let (m, mt) = page_ms(&memory, &recent, 5).await;
+    let (s, st) = page_ms(&sqlite, &recent, 5).await;
+    assert_eq!((mt, st), (100, 100));
+    say(&format!(
+        "{recent} among {BULK} (total {st}): memory {} ms, sqlite {} ms",
+        page_fmt(m),
+        page_fmt(s)
+    ));
+    table.row(
+        "page of 100, meta.lastModified gt \"…\" (100 users): ms",
+        page_fmt(m),
+        page_fmt(s),
+        "-",
+        "",
+    );
+
     // 4. Membership.
     load(&memory, BULK..BULK + 1).await;
     load(&sqlite, BULK..BULK + 1).await;

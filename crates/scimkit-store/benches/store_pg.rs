@@ -956,6 +956,19 @@ async fn emails_pages(
         "-",
         "",
     );
+    let recent = recent_filter(users);
+    let (recent_ms, total) = page_ms(store, &recent, 5).await;
+    assert_eq!(total, 100);
+    say(&format!(
+        "{recent} among {users} (total {total}): {} ms",
+        page_fmt(recent_ms)
+    ));
+    table.row(
+        &format!(r#"page of 100, meta.lastModified gt "…" (100 users) among {among}: ms"#),
+        page_fmt(recent_ms),
+        "-",
+        "",
+    );
     let (ew_ms, total) = page_ms(store, EMAILS_EW, scan_runs).await;
     assert_eq!(total, users / 10);
     say(&format!(

@@ -177,6 +177,18 @@ enum Column {
     Email,
 }
 
+/// How far (in milliseconds) a stored `modified_ms` may be from the floor of the time its
+/// `modified` text names: the Rust writer is exact, PostgreSQL's migration rounds to
+/// microseconds first. Time conditions widen by this much, so they stay a superset.
+const MODIFIED_SLACK_MS: i64 = 1;
+
+/// `meta.lastModified` as the integer the `modified_ms` column holds: milliseconds since
+/// the epoch, floored; `None` when `text` is not a dateTime the filter evaluator reads (the
+/// evaluator matches no such value, so the row need not be found).
+pub(crate) fn modified_ms(text: &str) -> Option<i64> {
+    scimkit_schema::parse_date_time(text).map(|t| t.timestamp_millis())
+}
+
 impl Column {
     fn name(self) -> &'static str {
         match self {
@@ -194,141 +206,279 @@ impl Column {
 }
 
 impl Prefilter {
-    /// The condition for `filter`, or `None` when no part of it narrows the search.
-    pub(crate) fn of(filter: &Filter, dialect: Dialect) -> Option<Self> {
+    /// The condition for `filter` on resources of the `bound` type, or `None` when no part
+    /// of it narrows the search.
+    pub(crate) fn of(filter: &Filter, dialect: Dialect, bound: &Bound<'_>) -> Option<Self> {
         let mut args = Vec::new();
-        let sql = translate(filter, dialect, &mut args)?;
+        let sql = Translator {
+            dialect,
+            bound,
+            args: &mut args,
+        }
+        .translate(filter)?;
         Some(Self { sql, args })
     }
 }
 
-/// A superset condition for `filter`: `and` keeps the operands it can translate, `or` needs
-/// all of them, anything else translates only if it is a comparison on an indexed column.
-fn translate(filter: &Filter, dialect: Dialect, args: &mut Vec<String>) -> Option<String> {
-    match filter {
-        Filter::And(operands) => {
-            let parts: Vec<String> = operands
-                .iter()
-                .filter_map(|f| translate(f, dialect, args))
-                .collect();
-            (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
-        }
-        Filter::Or(operands) => {
-            let mark = args.len();
-            let mut parts = Vec::with_capacity(operands.len());
-            for f in operands {
-                let Some(part) = translate(f, dialect, args) else {
-                    args.truncate(mark);
-                    return None;
-                };
-                parts.push(part);
-            }
-            Some(format!("({})", parts.join(" OR ")))
-        }
-        Filter::Attr(AttrExpr::Compare(path, op, CompValue::Str(v))) => {
-            let core = path
-                .urn
-                .as_deref()
-                .is_none_or(|u| u.starts_with("urn:ietf:params:scim:schemas:core:2.0:"));
-            if !core {
-                return None;
-            }
-            let name = path.name.as_str();
-            let is = |n: &str| name.eq_ignore_ascii_case(n);
-            let column = match path.sub_attr.as_deref() {
-                None if is("id") => Column::Id,
-                None if is("userName") => Column::UserName,
-                None if is("externalId") => Column::ExternalId,
-                None if is("displayName") => Column::DisplayName,
-                // A multi-valued complex attribute compares its `value`.
-                None if is("emails") && path.urn.is_none() => Column::Email,
-                Some(sub)
-                    if is("emails") && path.urn.is_none() && sub.eq_ignore_ascii_case("value") =>
-                {
-                    Column::Email
-                }
-                _ => return None,
-            };
-            compare(column, *op, v.as_str(), dialect, args)
-        }
-        Filter::ValuePath(vp)
-            if vp.attr.urn.is_none() && vp.attr.name.eq_ignore_ascii_case("emails") =>
-        {
-            // Inside `emails[…]`, `value` comparisons narrow; `and` keeps those it finds.
-            let inner = |f: &Filter, args: &mut Vec<String>| match f {
-                Filter::Attr(AttrExpr::Compare(p, op, CompValue::Str(v)))
-                    if p.urn.is_none()
-                        && p.sub_attr.is_none()
-                        && p.name.eq_ignore_ascii_case("value") =>
-                {
-                    compare(Column::Email, *op, v.as_str(), dialect, args)
-                }
-                _ => None,
-            };
-            match vp.filter.as_ref() {
-                Filter::And(operands) => {
-                    let parts: Vec<String> =
-                        operands.iter().filter_map(|f| inner(f, args)).collect();
-                    (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
-                }
-                other => inner(other, args),
-            }
-        }
-        _ => None,
-    }
+/// Writes a [`Prefilter`]: the dialect, the resource type (whose attribute definitions say
+/// which comparisons a lowercased column answers), and the arguments gathered so far.
+struct Translator<'a, 'b> {
+    dialect: Dialect,
+    bound: &'a Bound<'a>,
+    args: &'b mut Vec<String>,
 }
 
-/// `column op value` as SQL, for the text operators an index (or the emails table) answers
-/// exactly on the stored (lowercased where the attribute is case-insensitive) values.
-fn compare(
-    column: Column,
-    op: CompareOp,
-    value: &str,
-    dialect: Dialect,
-    args: &mut Vec<String>,
-) -> Option<String> {
-    let value = if column.lowercased() {
-        value.to_lowercase()
-    } else {
-        value.to_owned()
-    };
-    let mut arg = |v: String| {
-        args.push(v);
-        let n = args.len() + 2;
-        match dialect {
+impl Translator<'_, '_> {
+    /// A placeholder for the next argument, `value`.
+    fn arg(&mut self, value: String) -> String {
+        self.args.push(value);
+        let n = self.args.len() + 2;
+        match self.dialect {
             Dialect::Sqlite => format!("?{n}"),
             Dialect::Postgres => format!("${n}"),
         }
-    };
-    let col = column.name();
-    let like = |pattern: String, arg: &mut dyn FnMut(String) -> String| {
-        format!("{col} LIKE {} ESCAPE '\\'", arg(pattern))
-    };
-    let cond = match op {
-        CompareOp::Eq => format!("{col} = {}", arg(value)),
-        CompareOp::Sw => match dialect {
-            // UTF-8 orders bytewise as code points do: the strings starting with `p` are
-            // those in [p, p with its last character incremented).
-            Dialect::Sqlite => match prefix_end(&value) {
-                Some(end) => format!("({col} >= {} AND {col} < {})", arg(value), arg(end)),
-                None => format!("{col} >= {}", arg(value)),
-            },
-            Dialect::Postgres => format!("starts_with({col}, {})", arg(value)),
-        },
-        CompareOp::Ew => like(format!("%{}", escape_like(&value)), &mut arg),
-        CompareOp::Co => like(format!("%{}%", escape_like(&value)), &mut arg),
-        _ => return None,
-    };
-    Some(match column {
-        Column::Email => {
-            let tenant = match dialect {
-                Dialect::Sqlite => "?1",
-                Dialect::Postgres => "$1",
-            };
-            format!("id IN (SELECT id FROM emails WHERE tenant = {tenant} AND {cond})")
+    }
+
+    /// Whether the attribute at `path` compares case-insensitively (so a lowercased column
+    /// orders its values as the evaluator does).
+    fn case_insensitive(&self, path: &AttrPath) -> bool {
+        match self.bound.resolve(path) {
+            Some(scimkit_schema::Target::Attribute { attr, sub, .. }) => {
+                !sub.unwrap_or(attr).case_exact
+            }
+            _ => false,
         }
-        _ => cond,
-    })
+    }
+
+    /// Whether the attribute at `path` is a string (its column holds every value it has).
+    fn is_string(&self, path: &AttrPath) -> bool {
+        match self.bound.resolve(path) {
+            Some(scimkit_schema::Target::Attribute { attr, sub, .. }) => matches!(
+                sub.unwrap_or(attr).kind,
+                scimkit_schema::AttributeType::String
+            ),
+            _ => false,
+        }
+    }
+
+    /// A superset condition for `filter`: `and` keeps the operands it can translate, `or`
+    /// needs all of them, anything else translates only if it is a comparison on an indexed
+    /// column. `not` is left to the evaluator (the complement of a superset is not one).
+    fn translate(&mut self, filter: &Filter) -> Option<String> {
+        match filter {
+            Filter::And(operands) => {
+                let parts: Vec<String> =
+                    operands.iter().filter_map(|f| self.translate(f)).collect();
+                (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+            }
+            Filter::Or(operands) => {
+                let mark = self.args.len();
+                let mut parts = Vec::with_capacity(operands.len());
+                for f in operands {
+                    let Some(part) = self.translate(f) else {
+                        self.args.truncate(mark);
+                        return None;
+                    };
+                    parts.push(part);
+                }
+                Some(format!("({})", parts.join(" OR ")))
+            }
+            Filter::Attr(AttrExpr::Compare(path, op, CompValue::Str(v))) => {
+                if is_last_modified(path) {
+                    return self.time(*op, v.as_str());
+                }
+                let column = column(path)?;
+                let ordering_ok = self.case_insensitive(path);
+                self.compare(column, *op, v.as_str(), ordering_ok)
+            }
+            Filter::Attr(AttrExpr::Present(path)) => {
+                // `pr` holds for a value that is not null, not "" and not []; the columns
+                // hold the non-null strings (and emails every `value`).
+                let column = column(path)?;
+                if !self.is_string(path) {
+                    // A column holds only string values; `pr` also holds for others.
+                    return None;
+                }
+                if matches!(column, Column::Email) && path.sub_attr.is_none() {
+                    // `emails pr` also holds for an entry without a `value`.
+                    return None;
+                }
+                Some(self.in_table(column, format!("{} IS NOT NULL", column.name())))
+            }
+            Filter::ValuePath(vp)
+                if vp.attr.urn.is_none() && vp.attr.name.eq_ignore_ascii_case("emails") =>
+            {
+                // Inside `emails[…]`, `value` comparisons narrow; `and` keeps those it finds.
+                let mut value_path = vp.attr.clone();
+                value_path.sub_attr = Some("value".into());
+                let ordering_ok = self.case_insensitive(&value_path);
+                let mut inner = |f: &Filter| match f {
+                    Filter::Attr(AttrExpr::Compare(p, op, CompValue::Str(v)))
+                        if p.urn.is_none()
+                            && p.sub_attr.is_none()
+                            && p.name.eq_ignore_ascii_case("value") =>
+                    {
+                        self.compare(Column::Email, *op, v.as_str(), ordering_ok)
+                    }
+                    _ => None,
+                };
+                match vp.filter.as_ref() {
+                    Filter::And(operands) => {
+                        let parts: Vec<String> = operands.iter().filter_map(&mut inner).collect();
+                        (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+                    }
+                    other => inner(other),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// `column op value` as SQL, for the operators an index (or the emails table) answers
+    /// on the stored (lowercased where the attribute is case-insensitive) values. Ordering
+    /// operators need `ordering_ok` on a lowercased column: lowercasing keeps `eq`, `sw`, `ew`
+    /// and `co` matches, but not the order of case-exact values.
+    fn compare(
+        &mut self,
+        column: Column,
+        op: CompareOp,
+        value: &str,
+        ordering_ok: bool,
+    ) -> Option<String> {
+        let value = if column.lowercased() {
+            value.to_lowercase()
+        } else {
+            value.to_owned()
+        };
+        let col = column.name();
+        // Text order is the evaluator's (code points, which UTF-8 bytes follow): SQLite
+        // compares BINARY; PostgreSQL's database collation may not, so ordering uses "C".
+        let ordered = match self.dialect {
+            Dialect::Sqlite => col.to_owned(),
+            Dialect::Postgres => format!("({col} COLLATE \"C\")"),
+        };
+        let cond = match op {
+            CompareOp::Eq => format!("{col} = {}", self.arg(value)),
+            CompareOp::Sw => match self.dialect {
+                // UTF-8 orders bytewise as code points do: the strings starting with `p` are
+                // those in [p, p with its last character incremented).
+                Dialect::Sqlite => match prefix_end(&value) {
+                    Some(end) => {
+                        let (a, b) = (self.arg(value), self.arg(end));
+                        format!("({col} >= {a} AND {col} < {b})")
+                    }
+                    None => format!("{col} >= {}", self.arg(value)),
+                },
+                Dialect::Postgres => format!("starts_with({col}, {})", self.arg(value)),
+            },
+            CompareOp::Ew => {
+                let p = self.arg(format!("%{}", escape_like(&value)));
+                format!("{col} LIKE {p} ESCAPE '\\'")
+            }
+            CompareOp::Co => {
+                let p = self.arg(format!("%{}%", escape_like(&value)));
+                format!("{col} LIKE {p} ESCAPE '\\'")
+            }
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+                if ordering_ok || !column.lowercased() =>
+            {
+                format!("{ordered} {} {}", sql_op(op), self.arg(value))
+            }
+            _ => return None,
+        };
+        Some(self.in_table(column, cond))
+    }
+
+    /// `meta.lastModified op time` on the `modified_ms` column, widened by the slack.
+    fn time(&mut self, op: CompareOp, text: &str) -> Option<String> {
+        let t = modified_ms(text)?;
+        let (low, high) = match op {
+            CompareOp::Eq => (Some(t), Some(t)),
+            CompareOp::Gt | CompareOp::Ge => (Some(t), None),
+            CompareOp::Lt | CompareOp::Le => (None, Some(t)),
+            _ => return None,
+        };
+        let dialect = self.dialect;
+        let cast = |p: String| match dialect {
+            Dialect::Sqlite => format!("CAST({p} AS INTEGER)"),
+            Dialect::Postgres => format!("{p}::TEXT::BIGINT"),
+        };
+        let mut parts = Vec::new();
+        if let Some(low) = low {
+            let p = self.arg(low.saturating_sub(MODIFIED_SLACK_MS).to_string());
+            parts.push(format!("modified_ms >= {}", cast(p)));
+        }
+        if let Some(high) = high {
+            let p = self.arg(high.saturating_add(MODIFIED_SLACK_MS).to_string());
+            parts.push(format!("modified_ms <= {}", cast(p)));
+        }
+        Some(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            format!("({})", parts.join(" AND "))
+        })
+    }
+
+    /// `cond` on the resource's row, or on its rows of the emails table.
+    fn in_table(&self, column: Column, cond: String) -> String {
+        match column {
+            Column::Email => {
+                let tenant = match self.dialect {
+                    Dialect::Sqlite => "?1",
+                    Dialect::Postgres => "$1",
+                };
+                format!("id IN (SELECT id FROM emails WHERE tenant = {tenant} AND {cond})")
+            }
+            _ => cond,
+        }
+    }
+}
+
+/// The SQL operator of an ordering comparison.
+fn sql_op(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        _ => "<=",
+    }
+}
+
+/// Whether `path` is a core path (no URN, or a core schema's).
+fn is_core(path: &AttrPath) -> bool {
+    path.urn
+        .as_deref()
+        .is_none_or(|u| u.starts_with("urn:ietf:params:scim:schemas:core:2.0:"))
+}
+
+/// Whether `path` is `meta.lastModified`.
+fn is_last_modified(path: &AttrPath) -> bool {
+    is_core(path)
+        && path.name.eq_ignore_ascii_case("meta")
+        && path
+            .sub_attr
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("lastModified"))
+}
+
+/// The indexed column `path` names, if any.
+fn column(path: &AttrPath) -> Option<Column> {
+    if !is_core(path) {
+        return None;
+    }
+    let is = |n: &str| path.name.eq_ignore_ascii_case(n);
+    match path.sub_attr.as_deref() {
+        None if is("id") => Some(Column::Id),
+        None if is("userName") => Some(Column::UserName),
+        None if is("externalId") => Some(Column::ExternalId),
+        None if is("displayName") => Some(Column::DisplayName),
+        // A multi-valued complex attribute compares its `value`.
+        None if is("emails") && path.urn.is_none() => Some(Column::Email),
+        Some(sub) if is("emails") && path.urn.is_none() && sub.eq_ignore_ascii_case("value") => {
+            Some(Column::Email)
+        }
+        _ => None,
+    }
 }
 
 /// The smallest string greater than every string that starts with `prefix`, if any.
@@ -638,7 +788,9 @@ mod tests {
 
     fn pre(filter: &str, dialect: Dialect) -> Option<(String, Vec<String>)> {
         let f = scimkit_filter::parse(filter).unwrap();
-        Prefilter::of(&f, dialect).map(|p| (p.sql, p.args))
+        let registry = Registry::new();
+        let bound = registry.bind("User").unwrap();
+        Prefilter::of(&f, dialect, &bound).map(|p| (p.sql, p.args))
     }
 
     #[test]
@@ -694,9 +846,53 @@ mod tests {
                 &["a", "b"]
             )
         );
-        // Not translated: negation, other operators, extension attributes, non-strings.
+        // Ordering: SQLite compares bytes; PostgreSQL is told to ("C"), whatever the
+        // database's collation.
+        assert_eq!(
+            pre(r#"userName gt "M""#, Sqlite),
+            s("user_name > ?3", &["m"])
+        );
+        assert_eq!(
+            pre(r#"emails.value le "b""#, Postgres),
+            s(
+                "id IN (SELECT id FROM emails WHERE tenant = $1 AND (email COLLATE \"C\") <= $3)",
+                &["b"]
+            )
+        );
+        assert_eq!(
+            pre(r#"externalId lt "E""#, Postgres),
+            s("(external_id COLLATE \"C\") < $3", &["E"])
+        );
+        // `pr` on string columns; `emails pr` also holds for entries without a value.
+        assert_eq!(
+            pre("externalId pr and emails.value pr", Sqlite),
+            s(
+                "(external_id IS NOT NULL AND id IN (SELECT id FROM emails WHERE tenant = ?1 AND email IS NOT NULL))",
+                &[]
+            )
+        );
+        assert_eq!(pre("emails pr", Sqlite), None);
+        // meta.lastModified on the integer column, widened by the slack.
+        assert_eq!(
+            pre(r#"meta.lastModified gt "2026-11-28T12:00:00.500Z""#, Sqlite),
+            s("modified_ms >= CAST(?3 AS INTEGER)", &["1795867200499"])
+        );
+        assert_eq!(
+            pre(
+                r#"meta.lastModified eq "2026-11-28T13:00:00+01:00""#,
+                Postgres
+            ),
+            s(
+                "(modified_ms >= $3::TEXT::BIGINT AND modified_ms <= $4::TEXT::BIGINT)",
+                &["1795867199999", "1795867200001"]
+            )
+        );
+        assert_eq!(
+            pre(r#"meta.lastModified ne "2026-11-28T12:00:00Z""#, Sqlite),
+            None
+        );
+        // Not translated: negation, extension attributes, non-strings.
         assert_eq!(pre(r#"not (userName eq "a")"#, Sqlite), None);
-        assert_eq!(pre(r#"userName gt "a""#, Sqlite), None);
         assert_eq!(
             pre(
                 r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,

@@ -79,6 +79,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX uniques_by_id ON uniques (tenant, type, id);
      CREATE TABLE unique_attrs (
         type TEXT NOT NULL, attr TEXT NOT NULL, PRIMARY KEY (type, attr)) WITHOUT ROWID;",
+    // 6: `meta.lastModified` as an integer (milliseconds since the epoch), indexed, so that
+    // time filters are answered in SQL (the column is filled in Rust, then indexed).
+    "ALTER TABLE resources ADD COLUMN modified_ms INTEGER;",
+    "CREATE INDEX resources_modified ON resources (tenant, type, modified_ms);",
 ];
 
 /// Resources in a SQLite database file.
@@ -206,6 +210,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         if i == 1 {
             backfill_emails(&tx)?;
         }
+        if i == 5 {
+            backfill_modified(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
             .map_err(StoreError::backend)?;
         tx.commit().map_err(StoreError::backend)?;
@@ -324,6 +331,31 @@ fn backfill_emails(tx: &Connection) -> Result<(), StoreError> {
     for (tenant, id, body) in users {
         let body: Map<String, Value> = serde_json::from_str(&body).map_err(StoreError::backend)?;
         index_emails(tx, &tenant, "User", &id, Some(&body))?;
+    }
+    Ok(())
+}
+
+/// Fills `modified_ms` for the resources stored before the column existed.
+fn backfill_modified(tx: &Connection) -> Result<(), StoreError> {
+    let rows: Vec<(String, String, String, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT tenant, type, id, modified FROM resources")
+            .map_err(StoreError::backend)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(StoreError::backend)?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::backend)?
+    };
+    let mut update = tx
+        .prepare(
+            "UPDATE resources SET modified_ms = ?4 WHERE tenant = ?1 AND type = ?2 AND id = ?3",
+        )
+        .map_err(StoreError::backend)?;
+    for (tenant, rt, id, modified) in rows {
+        update
+            .execute(params![tenant, rt, id, query::modified_ms(&modified)])
+            .map_err(StoreError::backend)?;
     }
     Ok(())
 }
@@ -589,9 +621,9 @@ impl Store for SqliteStore {
             let (body, members) = split_members(&rt, body);
             let text = Value::Object(body.clone()).to_string();
             tx.execute(
-                "INSERT INTO resources (tenant, type, id, version, created, modified, user_name, external_id, display_name, body)
-                 VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)",
-                params![tenant, rt, id, ctx.now, user_name, external_id, display, text],
+                "INSERT INTO resources (tenant, type, id, version, created, modified, modified_ms, user_name, external_id, display_name, body)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?4, ?9, ?5, ?6, ?7, ?8)",
+                params![tenant, rt, id, ctx.now, user_name, external_id, display, text, query::modified_ms(&ctx.now)],
             )
             .map_err(|e| write_error(e, &rt, &id, &body))?;
             set_uniques(tx, &tenant, &rt, &id, uniques.as_deref())?;
@@ -659,9 +691,9 @@ impl Store for SqliteStore {
             let text = Value::Object(body.clone()).to_string();
             let changed = tx
                 .execute(
-                    "UPDATE resources SET version = ?4, modified = ?5, user_name = ?6, external_id = ?7, display_name = ?8, body = ?9
+                    "UPDATE resources SET version = ?4, modified = ?5, modified_ms = ?11, user_name = ?6, external_id = ?7, display_name = ?8, body = ?9
                      WHERE tenant = ?1 AND type = ?2 AND id = ?3 AND version = ?10",
-                    params![tenant, rt, id, version as i64, ctx.now, user_name, external_id, display, text, current.version as i64],
+                    params![tenant, rt, id, version as i64, ctx.now, user_name, external_id, display, text, current.version as i64, query::modified_ms(&ctx.now)],
                 )
                 .map_err(|e| write_error(e, &rt, &id, &body))?;
             if changed != 1 {
@@ -726,8 +758,8 @@ impl Store for SqliteStore {
             apply_members(tx, &tenant, &group, &add, &remove)?;
             let version = current.version + 1;
             tx.execute(
-                "UPDATE resources SET version = ?4, modified = ?5 WHERE tenant = ?1 AND type = 'Group' AND id = ?2 AND version = ?3",
-                params![tenant, group, current.version as i64, version as i64, ctx.now],
+                "UPDATE resources SET version = ?4, modified = ?5, modified_ms = ?6 WHERE tenant = ?1 AND type = 'Group' AND id = ?2 AND version = ?3",
+                params![tenant, group, current.version as i64, version as i64, ctx.now, query::modified_ms(&ctx.now)],
             )
             .map_err(StoreError::backend)?;
             for (kind, data) in membership_events(&add, &remove) {
@@ -811,7 +843,7 @@ impl Store for SqliteStore {
             let bound = registry.bind(&rt).ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
             // The indexed part of the filter narrows the rows in SQL; the filter is then
             // evaluated on each.
-            let pre = q.filter.as_ref().and_then(|f| Prefilter::of(f, Dialect::Sqlite));
+            let pre = q.filter.as_ref().and_then(|f| Prefilter::of(f, Dialect::Sqlite, &bound));
             let clause = pre.as_ref().map_or(String::new(), |p| format!(" AND {}", p.sql));
             let sql = format!("SELECT id, version, created, modified, body FROM resources WHERE tenant = ?1 AND type = ?2{clause}");
             let mut stmt = c.prepare_cached(&sql).map_err(StoreError::backend)?;

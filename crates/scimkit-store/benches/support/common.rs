@@ -278,6 +278,12 @@ pub(crate) async fn lookups(
     times
 }
 
+/// The users modified after the 101st newest of `users` (100 of them): a filter IdPs send
+/// for incremental syncs, answered from the `modified_ms` index.
+pub(crate) fn recent_filter(users: usize) -> String {
+    format!(r#"meta.lastModified gt "{}""#, when(users - 101))
+}
+
 /// Median ms of a page of 100 (after one warm-up run), with the total it reports.
 pub(crate) async fn page_ms(
     store: &dyn scimkit_store::Store,

@@ -747,8 +747,13 @@ fn sqlite_migration_2_backfills_the_email_index() {
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO resources VALUES ('acme', 'User', 'u1', 1, 't', 't', 'bjensen', NULL, NULL, ?1)",
+            "INSERT INTO resources VALUES ('acme', 'User', 'u1', 1, 't', '2026-11-28T13:00:05+01:00', 'bjensen', NULL, NULL, ?1)",
             [json!({"schemas": [USER], "userName": "bjensen", "emails": [{"value": "BJ@Example.com"}]}).to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO resources VALUES ('acme', 'User', 'u2', 1, 't', 'not a time', 'other', NULL, NULL, ?1)",
+            [json!({"schemas": [USER], "userName": "other"}).to_string()],
         )
         .unwrap();
     }
@@ -762,6 +767,56 @@ fn sqlite_migration_2_backfills_the_email_index() {
         );
         let q = Query::filter(r#"emails.value eq "bj@example.com""#).unwrap();
         assert_eq!(store.search("acme", "User", &q).await.unwrap().total, 1);
+        // Migration 6 filled `modified_ms` from the text (a time it cannot read stays NULL,
+        // and the evaluator matches no such value either).
+        let q = Query::filter(r#"meta.lastModified ge "2026-11-28T12:00:05Z""#).unwrap();
+        let page = store.search("acme", "User", &q).await.unwrap();
+        assert_eq!(
+            page.resources
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["u1"]
+        );
+        let q = Query::filter(r#"meta.lastModified gt "2026-11-28T12:00:05Z""#).unwrap();
+        assert_eq!(store.search("acme", "User", &q).await.unwrap().total, 0);
+    });
+}
+
+#[test]
+fn postgres_migration_4_backfills_the_time_index() {
+    rt().block_on(async {
+        let Some((store, schema)) = crate::postgres().await else {
+            return;
+        };
+        use scimkit_store::Store as _;
+        store
+            .create("acme", "User", "u1", user("bjensen"), &Ctx::at("2026-11-28T13:00:05.250+01:00"))
+            .await
+            .unwrap();
+        drop(store);
+        // Back to schema version 3: the column and its index gone, as before the migration.
+        let url = std::env::var("SCIMKIT_TEST_POSTGRES_URL").unwrap();
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let task = tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DELETE FROM scimkit_migrations WHERE version = 4",
+                schema.name
+            ))
+            .await
+            .unwrap();
+        drop(client);
+        let _ = task.await;
+        let store = schema.open().await;
+        assert_eq!(store.schema_version().await.unwrap(), 4);
+        let found = |f: &'static str| {
+            let store = store.clone();
+            async move { store.search("acme", "User", &Query::filter(f).unwrap()).await.unwrap().total }
+        };
+        assert_eq!(found(r#"meta.lastModified ge "2026-11-28T12:00:05.250Z""#).await, 1);
+        assert_eq!(found(r#"meta.lastModified gt "2026-11-28T12:00:05.250Z""#).await, 0);
+        assert_eq!(found(r#"meta.lastModified lt "2026-11-28T12:00:05.251Z""#).await, 1);
     });
 }
 

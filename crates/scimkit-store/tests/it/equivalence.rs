@@ -638,7 +638,11 @@ fn id_leaf(prefix: &'static str, n: usize) -> BoxedStrategy<String> {
 fn time_leaf(attr: &'static str) -> BoxedStrategy<String> {
     let ops = prop::sample::select(&["eq", "ne", "gt", "ge", "lt", "le"][..]);
     prop_oneof![
-        4 => (ops, 0..21u8).prop_map(move |(op, s)| format!("{attr} {op} {}", quote(&time(s)))),
+        4 => (ops.clone(), 0..21u8).prop_map(move |(op, s)| format!("{attr} {op} {}", quote(&time(s)))),
+        // The same instants with a fraction and another offset (the SQL condition on
+        // milliseconds is widened, the evaluator decides).
+        1 => (ops, 0..21u8, prop::sample::select(&["", ".5", ".001", ".9999999"][..]))
+            .prop_map(move |(op, s, frac)| format!("{attr} {op} \"2026-11-28T13:00:{s:02}{frac}+01:00\"")),
         1 => (0..3u8).prop_map(move |s| format!("{attr} sw \"2026-11-28T12:00:{s}\"")),
         1 => Just(format!("{attr} pr")),
     ]
@@ -746,6 +750,11 @@ fn user_leaf(invalid: u32) -> BoxedStrategy<String> {
                 value_of(EMAILS)
                     .prop_map(|v| format!("emails[type eq \"work\" and value co {}]", quote(&v))),
                 Just("emails[value ew \".com\"]".to_owned()),
+                (
+                    prop::sample::select(&["gt", "ge", "lt", "le"][..]),
+                    value_of(EMAILS)
+                )
+                    .prop_map(|(op, v)| format!("emails[value {op} {}]", quote(&v))),
                 Just("emails[primary eq true]".to_owned()),
                 Just("emails pr".to_owned()),
             ]
