@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod serve;
 use scimkit_schema::{Mode, NormalizeOptions, Registry, ScimError, ScimType};
 use serde_json::Value;
 
@@ -26,6 +28,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the SCIM service: SQLite in ./scimkit-data/ (or --database postgres://…), tenant
+    /// `default`, listening on 127.0.0.1:8080. On first start it prints tenant default's
+    /// token once, as `{"tenant", "token", "base_url", "id"}`.
+    Serve(serve::ServeArgs),
+    /// Create and list tenants.
+    #[command(subcommand)]
+    Tenant(serve::TenantCommand),
+    /// Issue, list and revoke bearer tokens.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
+    /// Print a tenant's audit log (newest first) as JSON.
+    Log(serve::LogArgs),
     /// Validate and normalize a User or Group document, as a server would store it.
     ///
     /// Prints the normalized resource (exit 0) or the SCIM error (exit 2).
@@ -147,6 +161,18 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Serve(args) => {
+            return match serve::serve(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("scimkit: {message}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Tenant(c) => serve::tenant(c).map(Outcome::Done),
+        Command::Token(c) => serve::token(c).map(Outcome::Done),
+        Command::Log(args) => serve::log(args).map(Outcome::Done),
         Command::Validate(args) => validate(args),
         Command::Filter(FilterCommand::Parse { path, expr }) => Ok(filter_parse(&expr, path)),
         Command::Filter(FilterCommand::Eval {

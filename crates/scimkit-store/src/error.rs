@@ -31,6 +31,12 @@ pub enum StoreError {
         /// The id.
         id: String,
     },
+    /// A tenant of that name already exists (409 `uniqueness`).
+    #[error("tenant {name} already exists")]
+    TenantExists {
+        /// The tenant's name.
+        name: String,
+    },
     /// The resource's version is not the one the write was conditioned on (412).
     #[error(
         "version mismatch: the resource is at version {current}, the request expected {expected}"
@@ -47,6 +53,10 @@ pub enum StoreError {
     /// A cursor that this server did not issue (400 `invalidCursor`, RFC 9865).
     #[error("{0}")]
     InvalidCursor(String),
+    /// A tenant name outside the allowed form: 1 to 64 characters of `a-z`, `0-9` and `-`,
+    /// not starting with `-` (400 `invalidValue`). The message says what is allowed.
+    #[error("{0}")]
+    InvalidName(String),
     /// The backend failed (500); the message is for logs.
     #[error("storage failure: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -61,9 +71,9 @@ impl StoreError {
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound { .. } => 404,
-            Self::Uniqueness { .. } | Self::IdTaken { .. } => 409,
+            Self::Uniqueness { .. } | Self::IdTaken { .. } | Self::TenantExists { .. } => 409,
             Self::VersionMismatch { .. } => 412,
-            Self::Filter(_) | Self::InvalidCursor(_) => 400,
+            Self::Filter(_) | Self::InvalidCursor(_) | Self::InvalidName(_) => 400,
             Self::Backend(_) => 500,
         }
     }
@@ -71,9 +81,12 @@ impl StoreError {
     /// The RFC 7644 §3.12 `scimType`, where one applies.
     pub fn scim_type(&self) -> Option<ScimType> {
         match self {
-            Self::Uniqueness { .. } | Self::IdTaken { .. } => Some(ScimType::Uniqueness),
+            Self::Uniqueness { .. } | Self::IdTaken { .. } | Self::TenantExists { .. } => {
+                Some(ScimType::Uniqueness)
+            }
             Self::Filter(_) => Some(ScimType::InvalidFilter),
             Self::InvalidCursor(_) => Some(ScimType::InvalidCursor),
+            Self::InvalidName(_) => Some(ScimType::InvalidValue),
             _ => None,
         }
     }

@@ -3,9 +3,9 @@
 //! backend, SQLite ([`SqliteStore`]: one local file, WAL, no setup), and PostgreSQL
 //! ([`PgStore`]) for deployments where several instances share one database.
 //!
-//! Every call is scoped to a tenant; nothing crosses tenants. Each resource has an integer
-//! version (its ETag is `W/"<version>"`); conditional writes compare and set the version inside
-//! the store. Group membership is relational (a member table), not a JSON array, so changing a
+//! Every resource call is scoped to a tenant; nothing crosses tenants. Each resource has an
+//! integer version (its ETag is `W/"<version>"`); conditional writes compare and set the version
+//! inside the store. Group membership is relational (a member table), not a JSON array, so changing a
 //! few members of a huge group touches a few rows. Every change appends, in the same
 //! transaction, an event to a per-tenant outbox and an audit record. `userName` and the
 //! `uniqueness: server` attributes of custom schemas are unique in the database itself. Searches
@@ -14,9 +14,15 @@
 //! tombstone of each deleted resource until purged. See `docs/store.md` for what each backend
 //! guarantees and how it is tested.
 //!
+//! The store also keeps the server's credentials: [`Tenant`] records (names checked here:
+//! `[a-z0-9-]`, 1 to 64 characters, not starting with `-`) and bearer-token records
+//! ([`TokenRecord`]: a digest of the secret, never the secret), found by token id alone in
+//! one primary-key read, revoked only through their own tenant, with their last use kept to
+//! the minute. Creating a tenant or a token and revoking a token are audited like changes.
+//!
 //! This crate does **not** validate resources or apply PATCH (callers use `scimkit-schema` and
-//! `scimkit-patch` first), assign ids or read the clock: ids and the time of each change are
-//! arguments ([`Ctx`]), so tests are deterministic.
+//! `scimkit-patch` first), assign ids, generate or hash token secrets, or read the clock: ids,
+//! digests and the time of each change are arguments ([`Ctx`]), so tests are deterministic.
 //!
 //! ```text
 //! scimkit-cli ─► scimkit-server ─► scimkit-store ─► scimkit-patch ─► scimkit-filter ─► scimkit-schema
@@ -69,7 +75,8 @@ mod sqlite;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use model::{
-    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tombstone,
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tenant, TokenRecord,
+    Tombstone,
 };
 pub use postgres::PgStore;
 pub use query::Query;

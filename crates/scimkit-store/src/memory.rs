@@ -9,9 +9,9 @@ use serde_json::{Map, Value, json};
 
 use crate::error::StoreError;
 use crate::model::{
-    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tombstone,
-    UniqueKey, change_events, check_version, dedupe_members, email_keys, split_members,
-    unique_keys, user_name_key,
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tenant, TokenRecord,
+    Tombstone, UniqueKey, change_events, check_tenant_name, check_version, dedupe_members,
+    email_keys, is_tenant_name, minute, split_members, unique_keys, user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -20,11 +20,21 @@ use crate::query::{self, Lookup, Query};
 #[derive(Debug)]
 pub struct MemoryStore {
     registry: Registry,
-    data: Mutex<BTreeMap<String, Tenant>>,
+    data: Mutex<Data>,
 }
 
 #[derive(Debug, Default)]
-struct Tenant {
+struct Data {
+    /// Each tenant's resources, outbox and audit log, made on first use.
+    dirs: BTreeMap<String, TenantData>,
+    /// The tenants created with [`Store::create_tenant`], by name.
+    tenants: BTreeMap<String, Tenant>,
+    /// Every tenant's tokens, by id.
+    tokens: BTreeMap<String, TokenRecord>,
+}
+
+#[derive(Debug, Default)]
+struct TenantData {
     resources: BTreeMap<(String, String), Stored>,
     user_names: BTreeMap<String, String>,
     /// lowercased `emails.value` → user ids.
@@ -49,20 +59,24 @@ impl MemoryStore {
     pub fn new(registry: Registry) -> Self {
         Self {
             registry,
-            data: Mutex::new(BTreeMap::new()),
+            data: Mutex::new(Data::default()),
         }
     }
 
-    fn with<T>(&self, tenant: &str, f: impl FnOnce(&mut Tenant) -> T) -> T {
+    fn all<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
         let mut data = self
             .data
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(data.entry(tenant.to_owned()).or_default())
+        f(&mut data)
+    }
+
+    fn with<T>(&self, tenant: &str, f: impl FnOnce(&mut TenantData) -> T) -> T {
+        self.all(|data| f(data.dirs.entry(tenant.to_owned()).or_default()))
     }
 }
 
-impl Tenant {
+impl TenantData {
     fn event(
         &mut self,
         kind: EventKind,
@@ -662,5 +676,110 @@ impl Store for MemoryStore {
             t.tombstones.retain(|x| x.deleted_at.as_str() >= before);
             n - t.tombstones.len()
         }))
+    }
+
+    async fn create_tenant(&self, name: &str, ctx: &Ctx) -> Result<Tenant, StoreError> {
+        check_tenant_name(name)?;
+        self.all(|d| {
+            if d.tenants.contains_key(name) {
+                return Err(StoreError::TenantExists {
+                    name: name.to_owned(),
+                });
+            }
+            let tenant = Tenant {
+                name: name.to_owned(),
+                created: ctx.now.clone(),
+            };
+            d.tenants.insert(name.to_owned(), tenant.clone());
+            d.dirs
+                .entry(name.to_owned())
+                .or_default()
+                .audit(ctx, "tenant.create", "Tenant", name);
+            Ok(tenant)
+        })
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+        if !is_tenant_name(name) {
+            return Ok(None);
+        }
+        Ok(self.all(|d| d.tenants.get(name).cloned()))
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        Ok(self.all(|d| d.tenants.values().cloned().collect()))
+    }
+
+    async fn create_token(&self, record: TokenRecord, ctx: &Ctx) -> Result<(), StoreError> {
+        self.all(move |d| {
+            if !d.tenants.contains_key(&record.tenant) {
+                return Err(StoreError::NotFound {
+                    resource_type: "Tenant".into(),
+                    id: record.tenant,
+                });
+            }
+            if d.tokens.contains_key(&record.id) {
+                return Err(StoreError::IdTaken {
+                    resource_type: "Token".into(),
+                    id: record.id,
+                });
+            }
+            d.dirs.entry(record.tenant.clone()).or_default().audit(
+                ctx,
+                "token.create",
+                "Token",
+                &record.id,
+            );
+            d.tokens.insert(record.id.clone(), record);
+            Ok(())
+        })
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.all(|d| d.tokens.get(id).cloned()))
+    }
+
+    async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut out: Vec<TokenRecord> = self.all(|d| {
+            d.tokens
+                .values()
+                .filter(|t| t.tenant == tenant)
+                .cloned()
+                .collect()
+        });
+        out.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+        Ok(out)
+    }
+
+    async fn revoke_token(&self, tenant: &str, id: &str, ctx: &Ctx) -> Result<bool, StoreError> {
+        Ok(self.all(|d| {
+            let Some(token) = d.tokens.get_mut(id).filter(|t| t.tenant == tenant) else {
+                return false;
+            };
+            if token.revoked.is_none() {
+                token.revoked = Some(ctx.now.clone());
+                d.dirs.entry(tenant.to_owned()).or_default().audit(
+                    ctx,
+                    "token.revoke",
+                    "Token",
+                    id,
+                );
+            }
+            true
+        }))
+    }
+
+    async fn touch_token(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        self.all(|d| {
+            if let Some(token) = d.tokens.get_mut(id)
+                && token
+                    .last_used
+                    .as_deref()
+                    .is_none_or(|last| minute(last) < minute(at))
+            {
+                token.last_used = Some(at.to_owned());
+            }
+        });
+        Ok(())
     }
 }

@@ -255,7 +255,8 @@ pub struct AuditRecord {
     pub at: String,
     /// The token id that authorized it.
     pub token_id: Option<String>,
-    /// `create`, `replace`, `members`, `delete`.
+    /// `create`, `replace`, `members`, `delete`; `tenant.create`, `token.create`,
+    /// `token.revoke`.
     pub operation: String,
     /// The resource type.
     pub resource_type: String,
@@ -263,6 +264,73 @@ pub struct AuditRecord {
     pub resource_id: String,
     /// `ok`, or the error's status and message.
     pub outcome: String,
+}
+
+/// A tenant: one SCIM directory with its own base URL and tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tenant {
+    /// The name: 1 to 64 characters of `a-z`, `0-9` and `-`, not starting with `-`.
+    pub name: String,
+    /// When it was created (RFC 3339 UTC, from [`Ctx::now`]).
+    pub created: String,
+}
+
+/// A bearer token's record. The secret itself is never stored: `hash` is the SHA-256 (or
+/// other server-chosen digest) of the secret part, hex, computed by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenRecord {
+    /// The public token id (e.g. `tok_3f9a…`), unique across tenants.
+    pub id: String,
+    /// The tenant the token is for.
+    pub tenant: String,
+    /// A label for people (`okta-prod`), if any.
+    pub label: Option<String>,
+    /// The digest of the secret part, hex.
+    pub hash: String,
+    /// When it was created (RFC 3339 UTC, from [`Ctx::now`]).
+    pub created: String,
+    /// When it stops being valid (RFC 3339 UTC), or never.
+    pub expires: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked: Option<String>,
+    /// When it was last used (to the minute: see [`Store::touch_token`]), if ever.
+    pub last_used: Option<String>,
+}
+
+impl TokenRecord {
+    /// A record of token `id` for `tenant`, created at `created`, with no label, no expiry,
+    /// never revoked or used.
+    pub fn new(
+        id: impl Into<String>,
+        tenant: impl Into<String>,
+        hash: impl Into<String>,
+        created: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            tenant: tenant.into(),
+            label: None,
+            hash: hash.into(),
+            created: created.into(),
+            expires: None,
+            revoked: None,
+            last_used: None,
+        }
+    }
+
+    /// The same, with a label.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// The same, expiring at `expires` (RFC 3339 UTC).
+    pub fn with_expires(mut self, expires: impl Into<String>) -> Self {
+        self.expires = Some(expires.into());
+        self
+    }
 }
 
 /// The storage of SCIM resources, per tenant.
@@ -377,6 +445,83 @@ pub trait Store: Send + Sync {
     /// Removes the tenant's tombstones of deletions strictly before `before` (a time in the
     /// format of [`Ctx::now`]); returns how many were removed.
     async fn purge(&self, tenant: &str, before: &str) -> Result<usize, StoreError>;
+
+    /// Creates the tenant `name` at `ctx.now`, with a `tenant.create` audit record (in the
+    /// same transaction). Fails with [`StoreError::InvalidName`] unless the name is 1 to 64
+    /// characters of `a-z`, `0-9` and `-`, not starting with `-`, and with
+    /// [`StoreError::TenantExists`] if the tenant exists.
+    ///
+    /// Resource calls do not require a created tenant (a tenant's resources are simply the
+    /// ones stored under its name); the server uses these records to know which tenants it
+    /// serves.
+    async fn create_tenant(&self, name: &str, ctx: &Ctx) -> Result<Tenant, StoreError>;
+
+    /// The tenant `name`, if it was created (`None` too for a name that cannot be one).
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
+
+    /// Every tenant, sorted by name.
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+
+    /// Stores a token's record (as given: the caller sets `created`, normally to `ctx.now`),
+    /// with a `token.create` audit record in its tenant (in the same transaction). Fails with
+    /// [`StoreError::NotFound`] (`resource_type` `Tenant`) if the tenant was not created, and
+    /// with [`StoreError::IdTaken`] (`resource_type` `Token`) if a token of any tenant has
+    /// the id.
+    async fn create_token(&self, record: TokenRecord, ctx: &Ctx) -> Result<(), StoreError>;
+
+    /// The token `id`, of whichever tenant: the authentication path, one read of the primary
+    /// key.
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// The tenant's tokens, revoked and expired ones included, by `created` then `id`.
+    async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes the token `id` of `tenant` at `ctx.now`, with a `token.revoke` audit record
+    /// (in the same transaction). Returns false when `tenant` has no such token: a token of
+    /// another tenant is never revoked. Revoking a revoked token returns true and changes
+    /// nothing (the first revocation's time stays; no second audit record).
+    async fn revoke_token(&self, tenant: &str, id: &str, ctx: &Ctx) -> Result<bool, StoreError>;
+
+    /// Records that the token `id` was used at `at` (RFC 3339 UTC), to the minute: the write
+    /// is skipped when `last_used` is already in the same minute or a later one, so the
+    /// authentication path writes at most once a minute per token. No such token: nothing
+    /// happens.
+    async fn touch_token(&self, id: &str, at: &str) -> Result<(), StoreError>;
+}
+
+/// The most characters a tenant name has.
+pub(crate) const TENANT_NAME_MAX: usize = 64;
+
+/// Whether `name` can be a tenant's: 1 to 64 characters of `a-z`, `0-9` and `-`, not
+/// starting with `-`.
+pub(crate) fn is_tenant_name(name: &str) -> bool {
+    (1..=TENANT_NAME_MAX).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// [`is_tenant_name`], as the error a client sees.
+pub(crate) fn check_tenant_name(name: &str) -> Result<(), StoreError> {
+    if is_tenant_name(name) {
+        return Ok(());
+    }
+    let mut shown: String = name.chars().take(TENANT_NAME_MAX + 1).collect();
+    if shown.len() < name.len() {
+        shown.push('…');
+    }
+    Err(StoreError::InvalidName(format!(
+        "invalid tenant name {shown:?}: a tenant name is 1 to {TENANT_NAME_MAX} characters of \
+         a-z, 0-9 and -, not starting with -"
+    )))
+}
+
+/// The minute of an RFC 3339 time (`2026-11-28T12:00`), which [`Store::touch_token`]
+/// compares: its first 16 characters (the whole text when shorter). Backends compare the
+/// same prefix in SQL (`substr(…, 1, 16)`, which counts characters too).
+pub(crate) fn minute(t: &str) -> &str {
+    t.char_indices().nth(16).map_or(t, |(i, _)| &t[..i])
 }
 
 /// What a soft delete keeps of a resource, for audit, until purged.

@@ -24,6 +24,7 @@ use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
+use crate::model::{Tenant, TokenRecord, check_tenant_name, is_tenant_name};
 use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
 use crate::query::{self, Dialect, Prefilter, Query};
 
@@ -79,6 +80,16 @@ const MIGRATIONS: &[&str] = &[
      UPDATE resources SET modified_ms = floor(extract(epoch FROM modified::timestamptz) * 1000)::bigint
       WHERE modified ~ '^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$';
      CREATE INDEX resources_modified ON resources (tenant, type, modified_ms);",
+    // 5: tenants, and the records of their bearer tokens (a digest of the secret, never the
+    // secret), looked up by id on every request. `COLLATE "C"`: listed in byte order, as the
+    // other backends list them.
+    r#"CREATE TABLE tenants (name TEXT COLLATE "C" PRIMARY KEY, created TEXT NOT NULL);
+     CREATE TABLE tokens (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        tenant TEXT COLLATE "C" NOT NULL REFERENCES tenants (name), label TEXT,
+        hash TEXT NOT NULL, created TEXT COLLATE "C" NOT NULL, expires TEXT, revoked TEXT,
+        last_used TEXT);
+     CREATE INDEX tokens_by_tenant ON tokens (tenant, created, id);"#,
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.
@@ -385,6 +396,26 @@ async fn soft_delete<C: GenericClient>(c: &C, tenant: &str) -> Result<bool, Stor
     .await
     .map_err(pg)?;
     Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
+}
+
+fn tenant_row(r: &tokio_postgres::Row) -> Tenant {
+    Tenant {
+        name: r.get("name"),
+        created: r.get("created"),
+    }
+}
+
+fn token_row(r: &tokio_postgres::Row) -> TokenRecord {
+    TokenRecord {
+        id: r.get("id"),
+        tenant: r.get("tenant"),
+        label: r.get("label"),
+        hash: r.get("hash"),
+        created: r.get("created"),
+        expires: r.get("expires"),
+        revoked: r.get("revoked"),
+        last_used: r.get("last_used"),
+    }
 }
 
 async fn load<C: GenericClient>(
@@ -1116,5 +1147,178 @@ impl Store for PgStore {
         .await
         .map_err(pg)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn create_tenant(&self, name: &str, ctx: &Ctx) -> Result<Tenant, StoreError> {
+        check_tenant_name(name)?;
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let inserted = exec(
+            &tx,
+            "INSERT INTO tenants (name, created) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&name, &ctx.now],
+        )
+        .await
+        .map_err(pg)?;
+        if inserted == 0 {
+            return Err(StoreError::TenantExists {
+                name: name.to_owned(),
+            });
+        }
+        audit(&tx, name, ctx, "tenant.create", "Tenant", name).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(Tenant {
+            name: name.to_owned(),
+            created: ctx.now.clone(),
+        })
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+        if !is_tenant_name(name) {
+            return Ok(None);
+        }
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = row_opt(
+            &client,
+            "SELECT name, created FROM tenants WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(row.as_ref().map(tenant_row))
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let rows = rows(
+            &client,
+            "SELECT name, created FROM tenants ORDER BY name",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(rows.iter().map(tenant_row).collect())
+    }
+
+    async fn create_token(&self, record: TokenRecord, ctx: &Ctx) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        // `FOR KEY SHARE`, as the foreign key's own check takes: the tenant stays while the
+        // token is written.
+        let tenant = row_opt(
+            &tx,
+            "SELECT 1 FROM tenants WHERE name = $1 FOR KEY SHARE",
+            &[&record.tenant],
+        )
+        .await
+        .map_err(pg)?;
+        if tenant.is_none() {
+            return Err(StoreError::NotFound {
+                resource_type: "Tenant".into(),
+                id: record.tenant,
+            });
+        }
+        let inserted = exec(
+            &tx,
+            "INSERT INTO tokens (id, tenant, label, hash, created, expires, revoked, last_used)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            &[
+                &record.id,
+                &record.tenant,
+                &record.label,
+                &record.hash,
+                &record.created,
+                &record.expires,
+                &record.revoked,
+                &record.last_used,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        if inserted == 0 {
+            return Err(StoreError::IdTaken {
+                resource_type: "Token".into(),
+                id: record.id,
+            });
+        }
+        audit(
+            &tx,
+            &record.tenant,
+            ctx,
+            "token.create",
+            "Token",
+            &record.id,
+        )
+        .await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = row_opt(
+            &client,
+            "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(row.as_ref().map(token_row))
+    }
+
+    async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let rows = rows(
+            &client,
+            "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens
+             WHERE tenant = $1 ORDER BY created, id",
+            &[&tenant],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(rows.iter().map(token_row).collect())
+    }
+
+    async fn revoke_token(&self, tenant: &str, id: &str, ctx: &Ctx) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        // Of concurrent revocations, one updates the row; the others wait for it, then find
+        // it revoked and update nothing.
+        let revoked = exec(
+            &tx,
+            "UPDATE tokens SET revoked = $3 WHERE id = $1 AND tenant = $2 AND revoked IS NULL",
+            &[&id, &tenant, &ctx.now],
+        )
+        .await
+        .map_err(pg)?;
+        let found = if revoked == 1 {
+            audit(&tx, tenant, ctx, "token.revoke", "Token", id).await?;
+            true
+        } else {
+            row_opt(
+                &tx,
+                "SELECT 1 FROM tokens WHERE id = $1 AND tenant = $2",
+                &[&id, &tenant],
+            )
+            .await
+            .map_err(pg)?
+            .is_some()
+        };
+        tx.commit().await.map_err(pg)?;
+        Ok(found)
+    }
+
+    async fn touch_token(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        // One statement; when `last_used` is already in this minute it matches no row and
+        // writes nothing.
+        exec(
+            &client,
+            "UPDATE tokens SET last_used = $2 WHERE id = $1
+             AND (last_used IS NULL OR (substr(last_used, 1, 16) COLLATE \"C\") < substr($2, 1, 16))",
+            &[&id, &at],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@ use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
+use crate::model::{Tenant, TokenRecord, check_tenant_name, is_tenant_name, minute};
 use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
 use crate::query::{self, Dialect, Prefilter, Query};
 
@@ -83,6 +84,14 @@ const MIGRATIONS: &[&str] = &[
     // time filters are answered in SQL (the column is filled in Rust, then indexed).
     "ALTER TABLE resources ADD COLUMN modified_ms INTEGER;",
     "CREATE INDEX resources_modified ON resources (tenant, type, modified_ms);",
+    // 8: tenants, and the records of their bearer tokens (a digest of the secret, never the
+    // secret), looked up by id on every request.
+    "CREATE TABLE tenants (name TEXT PRIMARY KEY, created TEXT NOT NULL) WITHOUT ROWID;
+     CREATE TABLE tokens (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants (name), label TEXT,
+        hash TEXT NOT NULL, created TEXT NOT NULL, expires TEXT, revoked TEXT, last_used TEXT)
+        WITHOUT ROWID;
+     CREATE INDEX tokens_by_tenant ON tokens (tenant, created, id);",
 ];
 
 /// Resources in a SQLite database file.
@@ -604,6 +613,20 @@ fn owned(s: &str) -> String {
     s.to_owned()
 }
 
+/// A `tokens` row, selected as `id, tenant, label, hash, created, expires, revoked, last_used`.
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        tenant: r.get(1)?,
+        label: r.get(2)?,
+        hash: r.get(3)?,
+        created: r.get(4)?,
+        expires: r.get(5)?,
+        revoked: r.get(6)?,
+        last_used: r.get(7)?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create(
@@ -1060,6 +1083,189 @@ impl Store for SqliteStore {
                 params![tenant, before],
             )
             .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn create_tenant(&self, name: &str, ctx: &Ctx) -> Result<Tenant, StoreError> {
+        check_tenant_name(name)?;
+        let (name, ctx) = (owned(name), ctx.clone());
+        self.write(move |tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO tenants (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![name, ctx.now],
+                )
+                .map_err(StoreError::backend)?;
+            if inserted == 0 {
+                return Err(StoreError::TenantExists { name });
+            }
+            audit(tx, &name, &ctx, "tenant.create", "Tenant", &name)?;
+            Ok(Tenant {
+                name,
+                created: ctx.now,
+            })
+        })
+        .await
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+        if !is_tenant_name(name) {
+            return Ok(None);
+        }
+        let name = owned(name);
+        self.run(move |c| {
+            c.prepare_cached("SELECT name, created FROM tenants WHERE name = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![name], |r| {
+                        Ok(Tenant {
+                            name: r.get(0)?,
+                            created: r.get(1)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT name, created FROM tenants ORDER BY name")
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(Tenant {
+                        name: r.get(0)?,
+                        created: r.get(1)?,
+                    })
+                })
+                .map_err(StoreError::backend)?;
+            rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn create_token(&self, record: TokenRecord, ctx: &Ctx) -> Result<(), StoreError> {
+        let ctx = ctx.clone();
+        self.write(move |tx| {
+            let tenant_exists = tx
+                .prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")
+                .and_then(|mut s| s.exists(params![record.tenant]))
+                .map_err(StoreError::backend)?;
+            if !tenant_exists {
+                return Err(StoreError::NotFound {
+                    resource_type: "Tenant".into(),
+                    id: record.tenant,
+                });
+            }
+            let inserted = tx
+                .execute(
+                    "INSERT INTO tokens (id, tenant, label, hash, created, expires, revoked, last_used)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                    params![
+                        record.id,
+                        record.tenant,
+                        record.label,
+                        record.hash,
+                        record.created,
+                        record.expires,
+                        record.revoked,
+                        record.last_used
+                    ],
+                )
+                .map_err(StoreError::backend)?;
+            if inserted == 0 {
+                return Err(StoreError::IdTaken {
+                    resource_type: "Token".into(),
+                    id: record.id,
+                });
+            }
+            audit(tx, &record.tenant, &ctx, "token.create", "Token", &record.id)
+        })
+        .await
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let id = owned(id);
+        self.run(move |c| {
+            c.prepare_cached(
+                "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row(params![id], token_row).optional())
+            .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let tenant = owned(tenant);
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens
+                     WHERE tenant = ?1 ORDER BY created, id",
+                )
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map(params![tenant], token_row)
+                .map_err(StoreError::backend)?;
+            rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, tenant: &str, id: &str, ctx: &Ctx) -> Result<bool, StoreError> {
+        let (tenant, id, ctx) = (owned(tenant), owned(id), ctx.clone());
+        self.write(move |tx| {
+            let revoked: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT revoked FROM tokens WHERE id = ?1 AND tenant = ?2",
+                    params![id, tenant],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            match revoked {
+                None => Ok(false),
+                Some(Some(_)) => Ok(true),
+                Some(None) => {
+                    tx.execute(
+                        "UPDATE tokens SET revoked = ?3 WHERE id = ?1 AND tenant = ?2",
+                        params![id, tenant, ctx.now],
+                    )
+                    .map_err(StoreError::backend)?;
+                    audit(tx, &tenant, &ctx, "token.revoke", "Token", &id)?;
+                    Ok(true)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn touch_token(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        let (id, at) = (owned(id), owned(at));
+        // A read first, without the write lock: on the authentication path the write is
+        // skipped for all but the first request of each minute.
+        self.run(move |c| {
+            let last: Option<Option<String>> = c
+                .prepare_cached("SELECT last_used FROM tokens WHERE id = ?1")
+                .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+                .map_err(StoreError::backend)?;
+            let stale = last.is_some_and(|l| l.is_none_or(|l| minute(&l) < minute(&at)));
+            if stale {
+                // The same condition in the (single-statement) write, against a concurrent
+                // writer on the same file.
+                c.prepare_cached(
+                    "UPDATE tokens SET last_used = ?2 WHERE id = ?1
+                     AND (last_used IS NULL OR substr(last_used, 1, 16) < substr(?2, 1, 16))",
+                )
+                .and_then(|mut s| s.execute(params![id, at]))
+                .map_err(StoreError::backend)?;
+            }
+            Ok(())
         })
         .await
     }

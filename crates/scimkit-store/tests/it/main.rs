@@ -3,12 +3,15 @@
 //! - `conformance`: the Store contract (CRUD, versions, uniqueness, tenants, membership,
 //!   events, audit, search), once per backend (memory, SQLite, and PostgreSQL when
 //!   `SCIMKIT_TEST_POSTGRES_URL` is set, which CI always does).
+//! - `credentials`: tenant records and bearer-token records (creation, lookup, revocation
+//!   within the tenant, last use, audit, persistence), on every backend.
 //! - `equivalence`: SQLite and PostgreSQL search results equal the in-memory evaluator's,
 //!   for generated directories and filters.
 //! - `reliability`: SIGKILL under write load loses no acknowledged write; races on
 //!   `userName`, ids, conditional updates and membership lose nothing.
 
 mod conformance;
+mod credentials;
 mod equivalence;
 mod reliability;
 

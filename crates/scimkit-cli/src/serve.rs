@@ -1,0 +1,488 @@
+//! `scimkit serve`, `scimkit tenant`, `scimkit token` and `scimkit log`: run the service and
+//! manage who may call it.
+//!
+//! Settings come from flags, then environment variables (`SCIMKIT_*`), then a TOML file
+//! (`--config` or `SCIMKIT_CONFIG`), then defaults: SQLite in `./scimkit-data/`, tenant
+//! `default`, `127.0.0.1:8080`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scimkit_schema::Registry;
+use scimkit_server::{Config, RateLimit, Scim};
+use scimkit_store::{PgStore, SqliteStore, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Where the data lives, shared by every subcommand that opens the store.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// The directory of the embedded SQLite database (`scimkit.db`), created if missing.
+    /// [default: ./scimkit-data]
+    #[arg(long, value_name = "DIR", env = "SCIMKIT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user@host/db`) instead of SQLite, for several instances
+    /// sharing one database.
+    #[arg(long, value_name = "URL", env = "SCIMKIT_DATABASE")]
+    database: Option<String>,
+    /// A directory of extra schemas and resource types (one RFC 7643 JSON document per file).
+    #[arg(long, value_name = "DIR", env = "SCIMKIT_SCHEMAS")]
+    schemas: Option<PathBuf>,
+    /// A TOML file with settings (the flags' names with underscores, e.g. `data_dir`,
+    /// `listen`, `rate_limit_per_second`).
+    #[arg(long, value_name = "FILE", env = "SCIMKIT_CONFIG")]
+    config: Option<PathBuf>,
+    /// The address clients reach the server at, for the base URLs printed and for
+    /// `Location` headers (default: http://{listen}).
+    #[arg(long, value_name = "URL", env = "SCIMKIT_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The address to listen on. [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR", env = "SCIMKIT_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Log lines as JSON (one object per line) instead of text.
+    #[arg(long, env = "SCIMKIT_LOG_JSON")]
+    log_json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TenantCommand {
+    /// Create a tenant and its first token; prints `{"tenant", "token", "base_url", "id"}`.
+    Create {
+        /// The tenant's name: lowercase letters, digits and `-`.
+        name: String,
+        /// A label for the token (e.g. the IdP it is for).
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Issue a token for a tenant; prints `{"tenant", "token", "base_url", "id"}`. The token is
+    /// shown once: only its hash is stored.
+    Create {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// A label (e.g. the IdP it is for).
+        #[arg(long)]
+        label: Option<String>,
+        /// Days until it expires (never, when absent).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List a tenant's tokens (ids, labels, dates; never secrets).
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The token's id (from `token list`).
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogArgs {
+    /// The tenant. [default: default]
+    #[arg(long, default_value = "default")]
+    tenant: String,
+    /// The most records, newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// The settings file (every field optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    schemas: Option<PathBuf>,
+    public_url: Option<String>,
+    base_path: Option<String>,
+    max_payload_size: Option<usize>,
+    bulk_max_operations: Option<usize>,
+    max_results: Option<usize>,
+    rate_limit_per_second: Option<f64>,
+    rate_limit_burst: Option<u32>,
+    request_timeout_seconds: Option<u64>,
+}
+
+/// Settings resolved from flags, environment, file and defaults.
+struct Settings {
+    file: FileSettings,
+    store: StoreArgs,
+}
+
+impl Settings {
+    fn load(store: &StoreArgs) -> Result<Self, String> {
+        let file = match &store.config {
+            None => FileSettings::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+        };
+        Ok(Self {
+            file,
+            store: store.clone(),
+        })
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.store
+            .data_dir
+            .clone()
+            .or_else(|| self.file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("scimkit-data"))
+    }
+
+    fn database(&self) -> Option<String> {
+        self.store
+            .database
+            .clone()
+            .or_else(|| self.file.database.clone())
+    }
+
+    fn registry(&self) -> Result<Registry, String> {
+        let dir = self
+            .store
+            .schemas
+            .clone()
+            .or_else(|| self.file.schemas.clone());
+        crate::registry(dir.as_deref())
+    }
+
+    fn config(&self) -> Config {
+        let mut config = Config::default();
+        if let Some(p) = &self.file.base_path {
+            config.base_path.clone_from(p);
+        }
+        config.public_url = self
+            .store
+            .public_url
+            .clone()
+            .or_else(|| self.file.public_url.clone());
+        if let Some(n) = self.file.max_payload_size {
+            config.max_payload_size = n;
+        }
+        if let Some(n) = self.file.bulk_max_operations {
+            config.bulk_max_operations = n;
+        }
+        if let Some(n) = self.file.max_results {
+            config.max_results = n;
+        }
+        match (self.file.rate_limit_per_second, self.file.rate_limit_burst) {
+            (Some(r), _) if r <= 0.0 => config.rate_limit = None,
+            (None, None) => {}
+            (r, b) => {
+                let d = RateLimit::default();
+                config.rate_limit = Some(RateLimit::new(
+                    r.unwrap_or(d.per_second),
+                    b.unwrap_or(d.burst),
+                ));
+            }
+        }
+        if let Some(s) = self.file.request_timeout_seconds {
+            config.request_timeout = Duration::from_secs(s.max(1));
+        }
+        config
+    }
+
+    /// The origin printed in base URLs.
+    fn origin(&self, listen: Option<SocketAddr>) -> String {
+        self.store
+            .public_url
+            .clone()
+            .or_else(|| self.file.public_url.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "http://{}",
+                    listen.or(self.file.listen).unwrap_or_else(default_listen)
+                )
+            })
+    }
+
+    async fn open(&self) -> Result<Scim, String> {
+        let registry = self.registry()?;
+        let store: Arc<dyn Store> = match self.database() {
+            Some(url) => Arc::new(
+                PgStore::connect(&url, None, registry.clone())
+                    .await
+                    .map_err(|e| format!("PostgreSQL at {}: {e}", redact(&url)))?,
+            ),
+            None => {
+                let dir = self.data_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let path = dir.join("scimkit.db");
+                Arc::new(
+                    SqliteStore::open(&path, registry.clone())
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )
+            }
+        };
+        Ok(Scim::new(store, registry, self.config()))
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn issued_json(scim: &Scim, origin: &str, t: &scimkit_server::IssuedToken) -> Value {
+    json!({
+        "tenant": t.tenant,
+        "token": t.token,
+        "base_url": scim.base_url(origin, &t.tenant),
+        "id": t.id,
+        "expires": t.expires,
+    })
+}
+
+pub(crate) fn serve(args: ServeArgs) -> Result<(), String> {
+    let settings = Settings::load(&args.store)?;
+    init_logs(args.log_json);
+    let listen = args
+        .listen
+        .or(settings.file.listen)
+        .unwrap_or_else(default_listen);
+    let origin = settings.origin(Some(listen));
+    runtime()?.block_on(async move {
+        let scim = settings.open().await?;
+        scim.ensure_tenant("default")
+            .await
+            .map_err(|e| format!("creating tenant default: {e}"))?;
+        // The first token of tenant `default`: from SCIMKIT_BOOTSTRAP_TOKEN, or a random one
+        // printed once when the tenant has none yet.
+        let bootstrap = std::env::var("SCIMKIT_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty());
+        let tokens = scim
+            .store()
+            .tokens("default")
+            .await
+            .map_err(|e| format!("reading tokens: {e}"))?;
+        let issued = match bootstrap {
+            Some(token) => Some(
+                scim.adopt_token("default", &token, Some("bootstrap"))
+                    .await
+                    .map_err(|e| format!("registering SCIMKIT_BOOTSTRAP_TOKEN: {e}"))?,
+            ),
+            None if tokens.is_empty() => Some(
+                scim.issue_token("default", Some("bootstrap"), None)
+                    .await
+                    .map_err(|e| format!("issuing the bootstrap token: {e}"))?,
+            ),
+            None => None,
+        };
+        match issued {
+            // Printed once, on stdout, so that automation can read it; logs go to stderr.
+            Some(t) if tokens.iter().all(|r| r.id != t.id) => {
+                println!("{}", issued_json(&scim, &origin, &t));
+            }
+            _ => tracing::info!(
+                base_url = %scim.base_url(&origin, "default"),
+                "tenant default has tokens already (`scimkit token create --tenant default` issues another)"
+            ),
+        }
+        scimkit_server::transport::run(scim, listen)
+            .await
+            .map_err(|e| format!("{listen}: {e}"))
+    })
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMKIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub(crate) fn tenant(command: TenantCommand) -> Result<Value, String> {
+    match command {
+        TenantCommand::Create { name, label, store } => {
+            let settings = Settings::load(&store)?;
+            let origin = settings.origin(None);
+            runtime()?.block_on(async move {
+                let scim = settings.open().await?;
+                scim.create_tenant(&name).await.map_err(|e| e.to_string())?;
+                let t = scim
+                    .issue_token(&name, label.as_deref(), None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(issued_json(&scim, &origin, &t))
+            })
+        }
+        TenantCommand::List { store } => {
+            let settings = Settings::load(&store)?;
+            let origin = settings.origin(None);
+            runtime()?.block_on(async move {
+                let scim = settings.open().await?;
+                let tenants = scim.store().tenants().await.map_err(|e| e.to_string())?;
+                Ok(Value::Array(
+                    tenants
+                        .iter()
+                        .map(|t| {
+                            json!({"tenant": t.name, "created": t.created, "base_url": scim.base_url(&origin, &t.name)})
+                        })
+                        .collect(),
+                ))
+            })
+        }
+    }
+}
+
+pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
+    match command {
+        TokenCommand::Create {
+            tenant,
+            label,
+            expires_in_days,
+            store,
+        } => {
+            let settings = Settings::load(&store)?;
+            let origin = settings.origin(None);
+            runtime()?.block_on(async move {
+                let scim = settings.open().await?;
+                let expires = expires_in_days
+                    .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+                let t = scim
+                    .issue_token(&tenant, label.as_deref(), expires)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(issued_json(&scim, &origin, &t))
+            })
+        }
+        TokenCommand::List { tenant, store } => {
+            let settings = Settings::load(&store)?;
+            runtime()?.block_on(async move {
+                let scim = settings.open().await?;
+                let tokens = scim
+                    .store()
+                    .tokens(&tenant)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Value::Array(
+                    tokens
+                        .iter()
+                        .map(|t| {
+                            json!({
+                                "id": t.id, "tenant": t.tenant, "label": t.label,
+                                "created": t.created, "expires": t.expires,
+                                "revoked": t.revoked, "last_used": t.last_used,
+                            })
+                        })
+                        .collect(),
+                ))
+            })
+        }
+        TokenCommand::Revoke { tenant, id, store } => {
+            let settings = Settings::load(&store)?;
+            runtime()?.block_on(async move {
+                let scim = settings.open().await?;
+                let revoked = scim
+                    .revoke_token(&tenant, &id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !revoked {
+                    return Err(format!("tenant {tenant} has no token {id}"));
+                }
+                Ok(json!({"tenant": tenant, "id": id, "revoked": true}))
+            })
+        }
+    }
+}
+
+pub(crate) fn log(args: LogArgs) -> Result<Value, String> {
+    let settings = Settings::load(&args.store)?;
+    runtime()?.block_on(async move {
+        let scim = settings.open().await?;
+        let records = scim
+            .store()
+            .audit(&args.tenant, args.limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Value::Array(
+            records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "at": r.at, "token_id": r.token_id, "operation": r.operation,
+                        "resource_type": r.resource_type, "resource_id": r.resource_id,
+                        "outcome": r.outcome,
+                    })
+                })
+                .collect(),
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_lose_their_password() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

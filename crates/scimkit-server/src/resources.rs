@@ -1,0 +1,694 @@
+//! The endpoints: resources (RFC 7644 §3.3–§3.6), search (§3.4), discovery (§4) and `/Me`.
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{Method, StatusCode};
+use scimkit_filter::Filter;
+use scimkit_schema::messages::{ListResponse, SearchRequest, SortOrder};
+use scimkit_schema::{AttrPath, Mode, ResourceType, ScimType};
+use scimkit_store::{Query, StoreError, Stored};
+use serde_json::{Map, Value, json};
+
+use crate::service::{Call, Failure, Outcome, Reply, Route, Scim};
+
+/// How many times a write that lost a race with another writer is retried (only when the
+/// client did not condition it with `If-Match`).
+const RETRIES: usize = 5;
+
+pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome {
+    match route {
+        Route::ServiceProviderConfig => {
+            allow(call, &[Method::GET])?;
+            Ok(Reply::json(
+                StatusCode::OK,
+                crate::discovery::service_provider_config(scim, call),
+            ))
+        }
+        Route::ResourceTypes(id) => {
+            allow(call, &[Method::GET])?;
+            no_filter(call)?;
+            crate::discovery::resource_types(scim, call, id.as_deref())
+        }
+        Route::Schemas(id) => {
+            allow(call, &[Method::GET])?;
+            no_filter(call)?;
+            crate::discovery::schemas(scim, call, id.as_deref())
+        }
+        Route::Me => Err(Failure::new(
+            501,
+            None,
+            "/Me is not mapped to a resource on this server: the token names a tenant, not a user; use /Users/{id}",
+        )),
+        Route::Bulk => {
+            allow(call, &[Method::POST])?;
+            crate::bulk::serve(scim, call).await
+        }
+        Route::RootSearch => {
+            allow(call, &[Method::POST])?;
+            let params = ListParams::from_body(call)?;
+            search_all(scim, call, &params).await
+        }
+        Route::List(rt) => {
+            allow(call, &[Method::GET, Method::POST])?;
+            if call.method == Method::POST {
+                let body = json_body(call)?;
+                let stored = create(scim, call, rt, body).await?;
+                let shape = Shape::from_query(call)?;
+                let location = location(call, rt, &stored.id);
+                Ok(
+                    resource_reply(scim, call, rt, &stored, &shape, StatusCode::CREATED)?
+                        .with_header(header::LOCATION, location),
+                )
+            } else {
+                let params = ListParams::from_query(call)?;
+                list(scim, call, rt, &params).await
+            }
+        }
+        Route::Search(rt) => {
+            allow(call, &[Method::POST])?;
+            let params = ListParams::from_body(call)?;
+            list(scim, call, rt, &params).await
+        }
+        Route::One(rt, id) => {
+            allow(
+                call,
+                &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE],
+            )?;
+            let condition = Condition::of(call)?;
+            match call.method {
+                Method::GET => get(scim, call, rt, &id).await,
+                Method::PUT => {
+                    let body = json_body(call)?;
+                    let stored = replace(scim, call, rt, &id, &body, condition).await?;
+                    let shape = Shape::from_query(call)?;
+                    resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
+                }
+                Method::PATCH => {
+                    content_type(call)?;
+                    let stored = patch(scim, call, rt, &id, &call.body, condition).await?;
+                    let minimal = call
+                        .header(HeaderName::from_static("prefer"))
+                        .is_some_and(|p| p.to_ascii_lowercase().contains("return=minimal"));
+                    if minimal {
+                        return Ok(Reply::empty(StatusCode::NO_CONTENT)
+                            .with_header(header::ETAG, stored.etag()));
+                    }
+                    let shape = Shape::from_query(call)?;
+                    resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
+                }
+                _ => {
+                    delete(scim, call, rt, &id, condition).await?;
+                    Ok(Reply::empty(StatusCode::NO_CONTENT))
+                }
+            }
+        }
+    }
+}
+
+/// 405 unless the method is one of `methods`.
+fn allow(call: &Call, methods: &[Method]) -> Result<(), Failure> {
+    if methods.contains(&call.method) {
+        return Ok(());
+    }
+    let list: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    Err(Failure::new(
+        405,
+        None,
+        format!(
+            "{} is not allowed here; this endpoint answers {}",
+            call.method,
+            list.join(", ")
+        ),
+    )
+    .with_header(header::ALLOW, list.join(", ")))
+}
+
+/// RFC 7644 §4: discovery endpoints take no filter (403).
+fn no_filter(call: &Call) -> Result<(), Failure> {
+    if call.param("filter").is_some() {
+        return Err(Failure::new(
+            403,
+            None,
+            "discovery endpoints do not support filtering (RFC 7644 §4); list them without `filter`",
+        ));
+    }
+    Ok(())
+}
+
+/// 415 unless the body is JSON: `application/scim+json`, `application/json` or another JSON
+/// type. A missing Content-Type is accepted (Okta's test suite sends none).
+fn content_type(call: &Call) -> Result<(), Failure> {
+    let Some(ct) = call.header(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media.ends_with("/json") || media.ends_with("+json") {
+        return Ok(());
+    }
+    Err(Failure::new(
+        415,
+        None,
+        format!("the body is {media}; send application/scim+json (or application/json)"),
+    ))
+}
+
+/// The request body as JSON.
+pub(crate) fn json_body(call: &Call) -> Result<Value, Failure> {
+    content_type(call)?;
+    parse_json(&call.body)
+}
+
+pub(crate) fn parse_json(body: &Bytes) -> Result<Value, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure::typed(
+            ScimType::InvalidSyntax,
+            "the request has no body; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Failure::typed(
+            ScimType::InvalidSyntax,
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// An `If-Match` precondition (RFC 7644 §3.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Condition {
+    /// None given: the server may retry a write that lost a race.
+    None,
+    /// `*`: the resource must exist.
+    Any,
+    /// The resource must be at this version.
+    Version(u64),
+}
+
+impl Condition {
+    fn of(call: &Call) -> Result<Self, Failure> {
+        match call.header(header::IF_MATCH) {
+            None => Ok(Self::None),
+            Some(v) => Self::parse(v).ok_or_else(|| {
+                Failure::new(
+                    412,
+                    None,
+                    format!("If-Match {v} names no version of this resource; send the ETag from the last read, e.g. W/\"3\""),
+                )
+            }),
+        }
+    }
+
+    /// `*`, or the first ETag (`W/"3"` or `"3"`) that names a version.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        if value.trim() == "*" {
+            return Some(Self::Any);
+        }
+        value
+            .split(',')
+            .find_map(|tag| {
+                let tag = tag.trim();
+                let tag = tag.strip_prefix("W/").unwrap_or(tag);
+                tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+            })
+            .map(Self::Version)
+    }
+
+    fn version(self) -> Option<u64> {
+        match self {
+            Self::Version(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Checks the condition against the stored version.
+    fn check(self, stored: &Stored) -> Result<(), Failure> {
+        match self {
+            Self::Version(v) if v != stored.version => Err(mismatch(v, stored.version)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn mismatch(expected: u64, current: u64) -> Failure {
+    Failure::new(
+        412,
+        None,
+        format!(
+            "the resource changed: it is at version W/\"{current}\", the request expected W/\"{expected}\"; read it again and retry"
+        ),
+    )
+}
+
+fn not_found(rt: &ResourceType, id: &str) -> Failure {
+    Failure::new(404, None, format!("{} {id} not found", rt.name))
+}
+
+/// `attributes` and `excludedAttributes`.
+#[derive(Debug, Default)]
+pub(crate) struct Shape {
+    attributes: Vec<AttrPath>,
+    excluded: Vec<AttrPath>,
+}
+
+impl Shape {
+    pub(crate) fn from_query(call: &Call) -> Result<Self, Failure> {
+        Self::parse(call.param("attributes"), call.param("excludedAttributes"))
+    }
+
+    pub(crate) fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Self, Failure> {
+        let list = |name: &str, v: Option<&str>| -> Result<Vec<AttrPath>, Failure> {
+            match v {
+                None => Ok(Vec::new()),
+                Some(v) => AttrPath::parse_list(v)
+                    .map_err(|e| Failure::typed(ScimType::InvalidValue, format!("`{name}`: {e}"))),
+            }
+        };
+        Ok(Self {
+            attributes: list("attributes", attributes)?,
+            excluded: list("excludedAttributes", excluded)?,
+        })
+    }
+
+    fn from_lists(attributes: &[String], excluded: &[String]) -> Result<Self, Failure> {
+        let join = |l: &[String]| (!l.is_empty()).then(|| l.join(","));
+        Self::parse(join(attributes).as_deref(), join(excluded).as_deref())
+    }
+
+    /// Whether the top-level attribute `name` can be in the response (so it is worth
+    /// assembling).
+    fn may_return(&self, name: &str) -> bool {
+        let named = |l: &[AttrPath]| l.iter().any(|p| p.name.eq_ignore_ascii_case(name));
+        if self
+            .excluded
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case(name) && p.sub_attr.is_none())
+        {
+            return false;
+        }
+        self.attributes.is_empty() || named(&self.attributes)
+    }
+}
+
+fn location(call: &Call, rt: &ResourceType, id: &str) -> String {
+    format!("{}{}/{id}", call.base_url, rt.endpoint)
+}
+
+/// The resource as served: `id`, `meta` (with `location`), projected.
+pub(crate) fn present(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    stored: &Stored,
+    shape: &Shape,
+) -> Value {
+    let full = stored.to_resource(Some(&call.base_url), &rt.endpoint);
+    match scim.inner.registry.bind(&rt.name) {
+        Some(bound) => Value::Object(bound.project(&full, &shape.attributes, &shape.excluded)),
+        None => Value::Object(full),
+    }
+}
+
+fn resource_reply(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    stored: &Stored,
+    shape: &Shape,
+    status: StatusCode,
+) -> Outcome {
+    Ok(Reply::json(status, present(scim, call, rt, stored, shape))
+        .with_header(header::ETAG, stored.etag()))
+}
+
+/// What is never stored: `password` (scimkit does not authenticate users; the SPC says
+/// `changePassword` is unsupported) and the read-only attributes the store derives.
+fn strip(rt: &ResourceType, body: &mut Map<String, Value>) {
+    body.remove("password");
+    if rt.name == "User" {
+        body.remove("groups");
+    }
+}
+
+pub(crate) async fn create(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    body: Value,
+) -> Result<Stored, Failure> {
+    let (_, mut resource) = scim.inner.registry.normalize(
+        Some(&rt.name),
+        body,
+        Mode::Create,
+        &scim.inner.config.normalize,
+    )?;
+    strip(rt, &mut resource);
+    let id = scim.inner.env.new_id();
+    Ok(scim
+        .inner
+        .store
+        .create(&call.tenant, &rt.name, &id, resource, &call.ctx())
+        .await?)
+}
+
+async fn get(scim: &Scim, call: &Call, rt: &ResourceType, id: &str) -> Outcome {
+    let stored = scim
+        .inner
+        .store
+        .get(&call.tenant, &rt.name, id)
+        .await?
+        .ok_or_else(|| not_found(rt, id))?;
+    if let Some(tags) = call.header(header::IF_NONE_MATCH) {
+        let etag = stored.etag();
+        let matches = tags.trim() == "*"
+            || tags
+                .split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"));
+        if matches {
+            return Ok(Reply::empty(StatusCode::NOT_MODIFIED).with_header(header::ETAG, etag));
+        }
+    }
+    let shape = Shape::from_query(call)?;
+    resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
+}
+
+pub(crate) async fn replace(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    id: &str,
+    body: &Value,
+    condition: Condition,
+) -> Result<Stored, Failure> {
+    let store = &scim.inner.store;
+    for _ in 0..RETRIES {
+        let current = store
+            .get(&call.tenant, &rt.name, id)
+            .await?
+            .ok_or_else(|| not_found(rt, id))?;
+        condition.check(&current)?;
+        let (_, mut resource) = scim.inner.registry.normalize(
+            Some(&rt.name),
+            body.clone(),
+            Mode::Replace {
+                existing: &current.body,
+            },
+            &scim.inner.config.normalize,
+        )?;
+        strip(rt, &mut resource);
+        match store
+            .replace(
+                &call.tenant,
+                &rt.name,
+                id,
+                resource,
+                Some(current.version),
+                &call.ctx(),
+            )
+            .await
+        {
+            Err(StoreError::VersionMismatch { .. }) if condition.version().is_none() => continue,
+            Err(StoreError::VersionMismatch { current: now, .. }) => {
+                return Err(mismatch(condition.version().unwrap_or_default(), now));
+            }
+            other => return Ok(other?),
+        }
+    }
+    Err(busy())
+}
+
+fn busy() -> Failure {
+    Failure::new(
+        503,
+        None,
+        "the resource kept changing while this request was applied; retry",
+    )
+    .with_header(header::RETRY_AFTER, "1")
+}
+
+pub(crate) async fn patch(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    id: &str,
+    body: &[u8],
+    condition: Condition,
+) -> Result<Stored, Failure> {
+    let store = &scim.inner.store;
+    let bound = scim
+        .inner
+        .registry
+        .bind(&rt.name)
+        .ok_or_else(|| not_found(rt, id))?;
+    for _ in 0..RETRIES {
+        let current = store
+            .get(&call.tenant, &rt.name, id)
+            .await?
+            .ok_or_else(|| not_found(rt, id))?;
+        condition.check(&current)?;
+        let mut resource = current.body.clone();
+        strip(rt, &mut resource);
+        let change = scimkit_patch::apply_slice_in_place(
+            &bound,
+            &mut resource,
+            body,
+            &scim.inner.config.patch_profile,
+            None,
+        )?;
+        if !change.normalizers.is_empty() {
+            let fired: Vec<&str> = change.normalizers.iter().map(|n| n.as_str()).collect();
+            tracing::info!(normalizers = ?fired, "PATCH read with IdP tolerances");
+        }
+        if !change.changed {
+            return Ok(current);
+        }
+        strip(rt, &mut resource);
+        match store
+            .replace(
+                &call.tenant,
+                &rt.name,
+                id,
+                resource,
+                Some(current.version),
+                &call.ctx(),
+            )
+            .await
+        {
+            Err(StoreError::VersionMismatch { .. }) if condition.version().is_none() => continue,
+            Err(StoreError::VersionMismatch { current: now, .. }) => {
+                return Err(mismatch(condition.version().unwrap_or_default(), now));
+            }
+            other => return Ok(other?),
+        }
+    }
+    Err(busy())
+}
+
+pub(crate) async fn delete(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    id: &str,
+    condition: Condition,
+) -> Result<(), Failure> {
+    match scim
+        .inner
+        .store
+        .delete(&call.tenant, &rt.name, id, condition.version(), &call.ctx())
+        .await
+    {
+        Err(StoreError::NotFound { .. }) => Err(not_found(rt, id)),
+        Err(StoreError::VersionMismatch { expected, current }) => Err(mismatch(expected, current)),
+        other => Ok(other?),
+    }
+}
+
+/// A list or search request's parameters (query string or `SearchRequest` body).
+#[derive(Debug, Default)]
+pub(crate) struct ListParams {
+    filter: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+    cursor: Option<String>,
+    shape: Shape,
+}
+
+impl ListParams {
+    fn from_query(call: &Call) -> Result<Self, Failure> {
+        let p = |n: &str| call.param(n).map(str::to_owned);
+        Ok(Self {
+            filter: p("filter"),
+            sort_by: p("sortBy"),
+            sort_order: p("sortOrder"),
+            start_index: p("startIndex"),
+            count: p("count"),
+            cursor: p("cursor"),
+            shape: Shape::from_query(call)?,
+        })
+    }
+
+    fn from_body(call: &Call) -> Result<Self, Failure> {
+        let body = json_body(call)?;
+        let req: SearchRequest = serde_json::from_value(body).map_err(|e| {
+            Failure::typed(
+                ScimType::InvalidSyntax,
+                format!("the body is not a SearchRequest: {e}"),
+            )
+        })?;
+        Ok(Self {
+            filter: req.filter,
+            sort_by: req.sort_by,
+            sort_order: req.sort_order.map(|o| o.as_str().to_owned()),
+            start_index: req.start_index.map(|n| n.to_string()),
+            count: req.count.map(|n| n.to_string()),
+            cursor: req.cursor,
+            shape: Shape::from_lists(&req.attributes, &req.excluded_attributes)?,
+        })
+    }
+
+    /// The store query, with the page size capped at `max_results`.
+    fn query(&self, scim: &Scim) -> Result<Query, Failure> {
+        let config = &scim.inner.config;
+        let mut q = match &self.filter {
+            Some(f) if !f.trim().is_empty() => Query::filter(f)?,
+            _ => Query::all(),
+        };
+        let number = |name: &str, v: &Option<String>| -> Result<Option<i64>, Failure> {
+            v.as_deref()
+                .map(|s| {
+                    s.trim().parse::<i64>().map_err(|_| {
+                        Failure::typed(
+                            ScimType::InvalidValue,
+                            format!("`{name}` must be an integer, found {s:?}"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        // RFC 7644 §3.4.2.4: startIndex below 1 means 1; a negative count means 0.
+        let start = number("startIndex", &self.start_index)?;
+        let count = number("count", &self.count)?
+            .map_or(config.default_count, |c| {
+                usize::try_from(c.max(0)).unwrap_or(usize::MAX)
+            })
+            .min(config.max_results);
+        if let Some(sort_by) = &self.sort_by {
+            let path = AttrPath::parse(sort_by)
+                .map_err(|e| Failure::typed(ScimType::InvalidValue, format!("`sortBy`: {e}")))?;
+            let order = match self.sort_order.as_deref() {
+                None => SortOrder::Ascending,
+                Some(o) => o.parse().map_err(|_| {
+                    Failure::typed(
+                        ScimType::InvalidValue,
+                        format!("`sortOrder` must be \"ascending\" or \"descending\", found {o:?}"),
+                    )
+                })?,
+            };
+            q = q.sorted(path, order);
+        }
+        match &self.cursor {
+            Some(cursor) => {
+                if start.is_some() {
+                    return Err(Failure::typed(
+                        ScimType::InvalidValue,
+                        "`startIndex` and `cursor` cannot be combined: pick index or cursor pagination",
+                    ));
+                }
+                Ok(q.after(cursor.clone(), count))
+            }
+            None => {
+                let start = usize::try_from(start.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
+                Ok(q.page(start, count))
+            }
+        }
+    }
+}
+
+async fn list(scim: &Scim, call: &Call, rt: &ResourceType, params: &ListParams) -> Outcome {
+    let query = params.query(scim)?;
+    let page = scim
+        .inner
+        .store
+        .search(&call.tenant, &rt.name, &query)
+        .await?;
+    let mut resources = Vec::with_capacity(page.resources.len());
+    let assemble = derived_attribute(rt).is_some_and(|a| params.shape.may_return(a));
+    for stored in &page.resources {
+        let full;
+        let stored = if assemble {
+            full = scim
+                .inner
+                .store
+                .get(&call.tenant, &rt.name, &stored.id)
+                .await?;
+            full.as_ref().unwrap_or(stored)
+        } else {
+            stored
+        };
+        resources.push(present(scim, call, rt, stored, &params.shape));
+    }
+    Ok(Reply::json(
+        StatusCode::OK,
+        list_body(&query, page.total, resources, page.next_cursor),
+    ))
+}
+
+/// The attribute a resource type's reads assemble from the member table.
+fn derived_attribute(rt: &ResourceType) -> Option<&'static str> {
+    match rt.name.as_str() {
+        "User" => Some("groups"),
+        "Group" => Some("members"),
+        _ => None,
+    }
+}
+
+fn list_body(query: &Query, total: usize, resources: Vec<Value>, next: Option<String>) -> Value {
+    let mut response = ListResponse::new(resources, total as u64, query.start_index.max(1) as u64);
+    if query.cursor.is_some() {
+        response.start_index = None;
+        response.next_cursor = next;
+    }
+    serde_json::to_value(response).unwrap_or_else(|_| json!({}))
+}
+
+/// `POST /.search` at the root: every resource type, in the order of `/ResourceTypes`.
+async fn search_all(scim: &Scim, call: &Call, params: &ListParams) -> Outcome {
+    if params.sort_by.is_some() || params.cursor.is_some() {
+        return Err(Failure::typed(
+            ScimType::InvalidValue,
+            "a search at the root spans resource types: sort and cursors work per endpoint (POST /Users/.search)",
+        ));
+    }
+    let query = params.query(scim)?;
+    let filter: Option<Filter> = query.filter.clone();
+    let wanted_start = query.start_index.max(1) - 1;
+    let count = query.count.unwrap_or(usize::MAX);
+    let mut total = 0;
+    let mut resources = Vec::new();
+    for rt in scim.inner.registry.resource_types() {
+        let mut q = Query::all();
+        q.filter = filter.clone();
+        // Skip the results before the page, counting them.
+        let skip = wanted_start.saturating_sub(total);
+        let take = count.saturating_sub(resources.len());
+        let page = scim
+            .inner
+            .store
+            .search(&call.tenant, &rt.name, &q.page(skip + 1, take))
+            .await?;
+        total += page.total;
+        for stored in &page.resources {
+            resources.push(present(scim, call, rt, stored, &params.shape));
+        }
+    }
+    Ok(Reply::json(
+        StatusCode::OK,
+        list_body(&query, total, resources, None),
+    ))
+}
