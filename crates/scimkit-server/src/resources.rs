@@ -86,13 +86,33 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
                 Method::PATCH => {
                     content_type(call)?;
                     let stored = patch(scim, call, rt, &id, &call.body, condition).await?;
-                    let minimal = call
+                    let prefer = call
                         .header(HeaderName::from_static("prefer"))
-                        .is_some_and(|p| p.to_ascii_lowercase().contains("return=minimal"));
+                        .map(str::to_ascii_lowercase)
+                        .unwrap_or_default();
+                    let projected = call.param("attributes").is_some()
+                        || call.param("excludedAttributes").is_some();
+                    // RFC 7644 §3.5.2: 200 with the resource, or 204. A group answers 204
+                    // (Entra ID's advice: its member list can be huge) unless the client asks
+                    // for attributes or `Prefer: return=representation`; anything answers 204
+                    // with `Prefer: return=minimal`.
+                    let minimal = prefer.contains("return=minimal")
+                        || (rt.name == "Group"
+                            && !projected
+                            && !prefer.contains("return=representation"));
                     if minimal {
                         return Ok(Reply::empty(StatusCode::NO_CONTENT)
                             .with_header(header::ETAG, stored.etag()));
                     }
+                    let stored = if rt.name == "Group" {
+                        scim.inner
+                            .store
+                            .get(&call.tenant, &rt.name, &id)
+                            .await?
+                            .ok_or_else(|| not_found(rt, &id))?
+                    } else {
+                        stored
+                    };
                     let shape = Shape::from_query(call)?;
                     resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
                 }
@@ -400,7 +420,7 @@ pub(crate) async fn replace(
             &scim.inner.config.normalize,
         )?;
         strip(rt, &mut resource);
-        match store
+        let written = store
             .replace(
                 &call.tenant,
                 &rt.name,
@@ -409,16 +429,29 @@ pub(crate) async fn replace(
                 Some(current.version),
                 &call.ctx(),
             )
-            .await
-        {
-            Err(StoreError::VersionMismatch { .. }) if condition.version().is_none() => continue,
-            Err(StoreError::VersionMismatch { current: now, .. }) => {
-                return Err(mismatch(condition.version().unwrap_or_default(), now));
-            }
-            other => return Ok(other?),
+            .await;
+        if let Some(stored) = settle(written, condition)? {
+            return Ok(stored);
         }
     }
     Err(busy())
+}
+
+/// A conditional write's result: the resource, or `None` when it lost a race with another
+/// writer and may be retried (only when the client gave no `If-Match`: then the race is the
+/// server's own read-modify-write, not the client's).
+fn settle(
+    written: Result<Stored, StoreError>,
+    condition: Condition,
+) -> Result<Option<Stored>, Failure> {
+    match written {
+        Ok(stored) => Ok(Some(stored)),
+        Err(StoreError::VersionMismatch { .. }) if condition.version().is_none() => Ok(None),
+        Err(StoreError::VersionMismatch { current, .. }) => {
+            Err(mismatch(condition.version().unwrap_or_default(), current))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn busy() -> Failure {
@@ -429,6 +462,54 @@ fn busy() -> Failure {
     )
     .with_header(header::RETRY_AFTER, "1")
 }
+
+/// A group's membership as far as a PATCH asked: the ids it names, looked up in the member
+/// table beforehand. Asking about any other id, or for the whole list, is recorded, and the
+/// PATCH is then run again against the full list.
+struct Prefetched {
+    present: std::collections::BTreeSet<String>,
+    asked: std::collections::BTreeSet<String>,
+    missed: std::cell::Cell<bool>,
+}
+
+impl scimkit_patch::MemberIndex for Prefetched {
+    fn contains(&self, id: &str) -> bool {
+        if !self.asked.contains(id) {
+            self.missed.set(true);
+        }
+        self.present.contains(id)
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.missed.set(true);
+        Vec::new()
+    }
+}
+
+/// The strings a PATCH body mentions (values, and quoted literals in paths): the member ids
+/// it can add or remove are among them.
+fn mentioned(body: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match body {
+        Value::String(s) => {
+            out.insert(s.clone());
+            // `members[value eq "id"]`: the quoted literals of a path.
+            let mut rest = s.as_str();
+            while let Some(open) = rest.find('"') {
+                let tail = &rest[open + 1..];
+                let Some(close) = tail.find('"') else { break };
+                out.insert(tail[..close].to_owned());
+                rest = &tail[close + 1..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| mentioned(v, out)),
+        Value::Object(m) => m.values().for_each(|v| mentioned(v, out)),
+        _ => {}
+    }
+}
+
+/// The most member ids a PATCH may name before the full member list is read instead of
+/// asking for each.
+const PREFETCH_LIMIT: usize = 1000;
 
 pub(crate) async fn patch(
     scim: &Scim,
@@ -444,21 +525,72 @@ pub(crate) async fn patch(
         .registry
         .bind(&rt.name)
         .ok_or_else(|| not_found(rt, id))?;
+    let profile = &scim.inner.config.patch_profile;
+    let is_group = rt.name == "Group";
+    let mut candidates = std::collections::BTreeSet::new();
+    if is_group {
+        mentioned(&parse_json(&Bytes::copy_from_slice(body))?, &mut candidates);
+    }
     for _ in 0..RETRIES {
-        let current = store
-            .get(&call.tenant, &rt.name, id)
-            .await?
-            .ok_or_else(|| not_found(rt, id))?;
+        // A group's members are not loaded: the member table answers for the ids the PATCH
+        // names, so adding or removing a few members of a huge group stays cheap.
+        let current = if is_group {
+            store.load(&call.tenant, &rt.name, id).await?
+        } else {
+            store.get(&call.tenant, &rt.name, id).await?
+        }
+        .ok_or_else(|| not_found(rt, id))?;
         condition.check(&current)?;
         let mut resource = current.body.clone();
         strip(rt, &mut resource);
-        let change = scimkit_patch::apply_slice_in_place(
-            &bound,
-            &mut resource,
-            body,
-            &scim.inner.config.patch_profile,
-            None,
-        )?;
+        let change = if is_group {
+            let mut present = std::collections::BTreeSet::new();
+            if candidates.len() <= PREFETCH_LIMIT {
+                for c in &candidates {
+                    if store.is_member(&call.tenant, id, c).await? {
+                        present.insert(c.clone());
+                    }
+                }
+            }
+            let index = Prefetched {
+                present,
+                asked: if candidates.len() <= PREFETCH_LIMIT {
+                    candidates.clone()
+                } else {
+                    std::collections::BTreeSet::new()
+                },
+                missed: std::cell::Cell::new(false),
+            };
+            let mut attempt = resource.clone();
+            let change = scimkit_patch::apply_slice_in_place(
+                &bound,
+                &mut attempt,
+                body,
+                profile,
+                Some(&index),
+            )?;
+            if index.missed.get() {
+                // The PATCH replaces or clears the list, or names members in a way the
+                // prefetch did not foresee: run it against every member id.
+                let all: std::collections::BTreeSet<String> = store
+                    .member_ids(&call.tenant, id)
+                    .await?
+                    .into_iter()
+                    .collect();
+                scimkit_patch::apply_slice_in_place(
+                    &bound,
+                    &mut resource,
+                    body,
+                    profile,
+                    Some(&all),
+                )?
+            } else {
+                resource = attempt;
+                change
+            }
+        } else {
+            scimkit_patch::apply_slice_in_place(&bound, &mut resource, body, profile, None)?
+        };
         if !change.normalizers.is_empty() {
             let fired: Vec<&str> = change.normalizers.iter().map(|n| n.as_str()).collect();
             tracing::info!(normalizers = ?fired, "PATCH read with IdP tolerances");
@@ -467,22 +599,65 @@ pub(crate) async fn patch(
             return Ok(current);
         }
         strip(rt, &mut resource);
-        match store
-            .replace(
-                &call.tenant,
-                &rt.name,
-                id,
-                resource,
-                Some(current.version),
-                &call.ctx(),
-            )
-            .await
-        {
-            Err(StoreError::VersionMismatch { .. }) if condition.version().is_none() => continue,
-            Err(StoreError::VersionMismatch { current: now, .. }) => {
-                return Err(mismatch(condition.version().unwrap_or_default(), now));
+        let only_members = change.changed_attributes.iter().all(|a| a == "members");
+        let written = if is_group && only_members {
+            let added: Vec<scimkit_store::Member> = change
+                .members
+                .added
+                .values()
+                .filter_map(scimkit_store::Member::from_json)
+                .collect();
+            let removed: Vec<String> = change.members.removed.iter().cloned().collect();
+            store
+                .change_members(
+                    &call.tenant,
+                    id,
+                    &added,
+                    &removed,
+                    Some(current.version),
+                    &call.ctx(),
+                )
+                .await
+        } else {
+            if is_group {
+                // Attributes and members at once: one replace with the whole list, so that
+                // both change in one transaction.
+                let full = store
+                    .get(&call.tenant, &rt.name, id)
+                    .await?
+                    .ok_or_else(|| not_found(rt, id))?;
+                let mut members: std::collections::BTreeMap<String, Value> = full
+                    .body
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| Some((m.get("value")?.as_str()?.to_owned(), m.clone())))
+                    .collect();
+                for r in &change.members.removed {
+                    members.remove(r);
+                }
+                for (k, v) in &change.members.added {
+                    members.insert(k.clone(), v.clone());
+                }
+                resource.insert(
+                    "members".into(),
+                    Value::Array(members.into_values().collect()),
+                );
             }
-            other => return Ok(other?),
+            store
+                .replace(
+                    &call.tenant,
+                    &rt.name,
+                    id,
+                    resource,
+                    Some(current.version),
+                    &call.ctx(),
+                )
+                .await
+        };
+        if let Some(stored) = settle(written, condition)? {
+            return Ok(stored);
         }
     }
     Err(busy())

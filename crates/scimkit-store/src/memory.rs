@@ -335,6 +335,12 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn load(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.resources.get(&(rt.to_owned(), id.to_owned())).cloned()
+        }))
+    }
+
     async fn replace(
         &self,
         tenant: &str,

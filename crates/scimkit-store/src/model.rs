@@ -356,6 +356,15 @@ pub trait Store: Send + Sync {
         id: &str,
     ) -> Result<Option<Stored>, StoreError>;
 
+    /// Reads a resource as stored: without a Group's `members` or a User's `groups` (what a
+    /// PATCH of a large group needs: the member table is asked per id instead).
+    async fn load(
+        &self,
+        tenant: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError>;
+
     /// Replaces a resource's body (a Group's `members` included), if its version is
     /// `if_version` when given.
     async fn replace(

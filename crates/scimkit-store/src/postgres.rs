@@ -722,6 +722,11 @@ impl Store for PgStore {
         }
     }
 
+    async fn load(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        load(&client, tenant, rt, id, false).await
+    }
+
     async fn replace(
         &self,
         tenant: &str,

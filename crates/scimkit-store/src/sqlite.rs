@@ -681,6 +681,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn load(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        let (tenant, rt, id) = (owned(tenant), owned(rt), owned(id));
+        self.run(move |c| load(c, &tenant, &rt, &id)).await
+    }
+
     async fn replace(
         &self,
         tenant: &str,

@@ -1377,3 +1377,48 @@ fn a_group_both_direct_and_inherited_is_direct() {
         }
     });
 }
+
+#[test]
+fn load_reads_without_assembling_members_or_groups() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            store
+                .create("acme", "User", "u1", user("bjensen"), &at(1))
+                .await
+                .unwrap();
+            store
+                .create("acme", "Group", "g1", group("eng", &["u1"]), &at(2))
+                .await
+                .unwrap();
+            let got = store.get("acme", "Group", "g1").await.unwrap().unwrap();
+            assert_eq!(got.body["members"][0]["value"], "u1", "{name}");
+            let loaded = store.load("acme", "Group", "g1").await.unwrap().unwrap();
+            assert!(
+                loaded.body.get("members").is_none(),
+                "{name}: {:?}",
+                loaded.body
+            );
+            assert_eq!(
+                (loaded.version, &loaded.id),
+                (got.version, &got.id),
+                "{name}"
+            );
+            let user = store.load("acme", "User", "u1").await.unwrap().unwrap();
+            assert!(user.body.get("groups").is_none(), "{name}");
+            assert!(
+                store
+                    .get("acme", "User", "u1")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .body
+                    .contains_key("groups"),
+                "{name}"
+            );
+            assert!(
+                store.load("other", "Group", "g1").await.unwrap().is_none(),
+                "{name}"
+            );
+        }
+    });
+}
