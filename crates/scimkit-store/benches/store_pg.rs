@@ -302,7 +302,7 @@ async fn bulk_insert(
     {
         let sink = tx
             .copy_in(
-                "COPY resources (tenant, type, id, version, created, modified, user_name, external_id, display_name, body)
+                "COPY resources (tenant, type, id, version, created, modified, user_name, external_id, display_name, body, modified_ms)
                  FROM STDIN (FORMAT binary)",
             )
             .await?;
@@ -317,6 +317,7 @@ async fn bulk_insert(
             text.clone(),
             text.clone(),
             text.clone(),
+            Type::INT8,
         ];
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
         for i in range.clone() {
@@ -325,7 +326,8 @@ async fn bulk_insert(
             let lower = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_lowercase);
             let external_id = body.get("externalId").and_then(Value::as_str);
             let body_text = serde_json::to_string(&body).expect("JSON");
-            let row: [&(dyn ToSql + Sync); 10] = [
+            let modified_ms = scimkit_schema::parse_date_time(&at).map(|t| t.timestamp_millis());
+            let row: [&(dyn ToSql + Sync); 11] = [
                 &TENANT,
                 &"User",
                 &id,
@@ -336,6 +338,7 @@ async fn bulk_insert(
                 &external_id,
                 &lower("displayName"),
                 &body_text,
+                &modified_ms,
             ];
             writer.as_mut().write(&row).await?;
             let mut keys: Vec<String> = body
