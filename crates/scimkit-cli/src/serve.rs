@@ -298,15 +298,22 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), String> {
         .listen
         .or(settings.file.listen)
         .unwrap_or_else(default_listen);
-    let origin = settings.origin(Some(listen));
     runtime()?.block_on(async move {
+        // Bound before anything is printed, so that `--listen 127.0.0.1:0` prints the port.
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("{listen}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| format!("{listen}: {e}"))?;
+        let origin = settings.origin(Some(bound));
         let scim = settings.open().await?;
         scim.ensure_tenant("default")
             .await
             .map_err(|e| format!("creating tenant default: {e}"))?;
         // The first token of tenant `default`: from SCIMKIT_BOOTSTRAP_TOKEN, or a random one
         // printed once when the tenant has none yet.
-        let bootstrap = std::env::var("SCIMKIT_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty());
+        let bootstrap = std::env::var("SCIMKIT_BOOTSTRAP_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
         let tokens = scim
             .store()
             .tokens("default")
@@ -335,17 +342,22 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), String> {
                 "tenant default has tokens already (`scimkit token create --tenant default` issues another)"
             ),
         }
-        scimkit_server::transport::run(scim, listen)
+        tracing::info!(addr = %bound, "listening");
+        scimkit_server::transport::serve(scim, listener, scimkit_server::transport::shutdown_signal())
             .await
-            .map_err(|e| format!("{listen}: {e}"))
+            .map_err(|e| format!("{bound}: {e}"))
     })
 }
 
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMKIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal (and not with NO_COLOR): files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -1546,3 +1546,5 @@ fn patch_apply_strict_profile_and_errors() {
     )
     .rejected("invalidSyntax");
 }
+
+mod serve;

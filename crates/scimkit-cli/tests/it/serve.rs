@@ -1,0 +1,283 @@
+//! `scimkit serve`, `tenant`, `token` and `log`: the binary as an operator runs it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use super::{TempDir, scimkit};
+
+/// A running `scimkit serve`, killed on drop.
+struct Server {
+    child: Child,
+    /// What it printed on stdout at start (the bootstrap token), if anything.
+    first_line: Option<Value>,
+    addr: String,
+}
+
+impl Server {
+    /// Starts `scimkit serve --data-dir DIR --listen 127.0.0.1:0`; waits for it to listen.
+    fn start(dir: &TempDir, env: &[(&str, &str)], expect_token: bool) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimkit"));
+        cmd.args([
+            "serve",
+            "--data-dir",
+            &dir.path("data"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("SCIMKIT_LOG", "info")
+        .env_remove("SCIMKIT_BOOTSTRAP_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("scimkit serve starts");
+        // The log line "listening addr=…" on stderr gives the port.
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("addr=") {
+                    let addr: String = line[at + 5..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                        .collect();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("scimkit serve logs the address it listens on");
+        let first_line = if expect_token {
+            let mut line = String::new();
+            BufReader::new(child.stdout.as_mut().expect("piped"))
+                .read_line(&mut line)
+                .expect("stdout readable");
+            Some(serde_json::from_str(&line).expect("the first line is JSON"))
+        } else {
+            None
+        };
+        Self {
+            child,
+            first_line,
+            addr,
+        }
+    }
+
+    /// One HTTP/1.1 request; returns the status and the JSON body (Null when empty).
+    fn request(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connects");
+        let body = body.map(Value::to_string).unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .expect("writes");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        let status = response[9..12].parse().expect("a status code");
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM, then the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        let code = self.child.wait().expect("exits").code();
+        std::mem::forget(self);
+        code
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn user(name: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "password": "hunter2"})
+}
+
+#[test]
+fn serve_prints_a_token_once_persists_and_stops_on_sigterm() {
+    let dir = TempDir::new("serve");
+    let server = Server::start(&dir, &[], true);
+    let first = server.first_line.clone().expect("a bootstrap token");
+    assert_eq!(first["tenant"], "default");
+    let token = first["token"].as_str().expect("a token").to_owned();
+    assert!(token.starts_with("scimkit_"), "{first}");
+    assert_eq!(
+        first["base_url"],
+        format!("http://{}/scim/v2/default", server.addr)
+    );
+    let (status, created) = server.request(
+        "POST",
+        "/scim/v2/default/Users",
+        &token,
+        Some(&user("bjensen")),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    assert!(created.get("password").is_none());
+    assert_eq!(
+        server.terminate(),
+        Some(0),
+        "SIGTERM stops the server cleanly"
+    );
+
+    // Restarted on the same directory: no new token is printed, the old one still works and
+    // the user is still there.
+    let server = Server::start(&dir, &[], false);
+    let (status, got) =
+        server.request("GET", &format!("/scim/v2/default/Users/{id}"), &token, None);
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["userName"], "bjensen");
+    let (status, _) = server.request("GET", "/scim/v2/default/Users", "wrong", None);
+    assert_eq!(status, 401);
+    drop(server);
+    // The database file is where the flag said.
+    assert!(std::path::Path::new(&dir.path("data/scimkit.db")).exists());
+}
+
+#[test]
+fn bootstrap_token_from_the_environment() {
+    let dir = TempDir::new("bootstrap");
+    let server = Server::start(
+        &dir,
+        &[("SCIMKIT_BOOTSTRAP_TOKEN", "automation-chose-this")],
+        true,
+    );
+    assert_eq!(
+        server.first_line.as_ref().unwrap()["token"],
+        "automation-chose-this"
+    );
+    let (status, body) = server.request(
+        "GET",
+        "/scim/v2/default/Users",
+        "automation-chose-this",
+        None,
+    );
+    assert_eq!((status, &body["totalResults"]), (200, &json!(0)), "{body}");
+    drop(server);
+    // Set again on restart, it is the same token (nothing new is issued).
+    let server = Server::start(
+        &dir,
+        &[("SCIMKIT_BOOTSTRAP_TOKEN", "automation-chose-this")],
+        false,
+    );
+    let (status, _) = server.request(
+        "GET",
+        "/scim/v2/default/Users",
+        "automation-chose-this",
+        None,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn tenants_and_tokens_are_managed_from_the_command_line() {
+    let dir = TempDir::new("admin");
+    let data = dir.path("data");
+    let created = scimkit([
+        "tenant",
+        "create",
+        "acme",
+        "--label",
+        "okta",
+        "--data-dir",
+        &data,
+    ])
+    .success();
+    assert_eq!(created["tenant"], "acme");
+    assert_eq!(created["base_url"], "http://127.0.0.1:8080/scim/v2/acme");
+    let first_id = created["id"].as_str().unwrap().to_owned();
+    let first_token = created["token"].as_str().unwrap().to_owned();
+
+    let second = scimkit([
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--expires-in-days",
+        "30",
+        "--data-dir",
+        &data,
+    ])
+    .success();
+    assert_eq!(second["tenant"], "acme");
+    assert!(second["expires"].is_string(), "{second}");
+    assert_ne!(second["token"], first_token);
+
+    let listed = scimkit(["token", "list", "--tenant", "acme", "--data-dir", &data]).success();
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 2);
+    // No secret and no hash is ever printed by `list`.
+    let text = serde_json::to_string(listed).unwrap();
+    assert!(
+        !text.contains(&first_token) && !text.contains("hash"),
+        "{text}"
+    );
+    assert_eq!(listed[0]["label"], "okta");
+
+    let revoked = scimkit([
+        "token",
+        "revoke",
+        "--tenant",
+        "acme",
+        &first_id,
+        "--data-dir",
+        &data,
+    ])
+    .success();
+    assert_eq!(revoked["revoked"], true);
+    let listed = scimkit(["token", "list", "--tenant", "acme", "--data-dir", &data]).success();
+    assert!(listed[0]["revoked"].is_string(), "{listed}");
+    // Another tenant cannot revoke it; an unknown id is an error.
+    let other = scimkit([
+        "token",
+        "revoke",
+        "--tenant",
+        "default",
+        &first_id,
+        "--data-dir",
+        &data,
+    ]);
+    assert_eq!(other.code, Some(1), "{other:?}");
+
+    // The audit log records what happened.
+    let log = scimkit(["log", "--tenant", "acme", "--data-dir", &data]).success();
+    let ops: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["operation"].as_str())
+        .collect();
+    for op in ["tenant.create", "token.create", "token.revoke"] {
+        assert!(ops.contains(&op), "{op} missing from {ops:?}");
+    }
+
+    // Bad names and duplicates are refused with a message.
+    let bad = scimkit(["tenant", "create", "Bad_Name", "--data-dir", &data]);
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("tenant name"), "{bad:?}");
+    let dup = scimkit(["tenant", "create", "acme", "--data-dir", &data]);
+    assert_eq!(dup.code, Some(1));
+    let tenants = scimkit(["tenant", "list", "--data-dir", &data]).success();
+    assert_eq!(tenants[0]["tenant"], "acme");
+}
