@@ -27,6 +27,10 @@ pub(crate) struct StoreArgs {
     /// sharing one database.
     #[arg(long, value_name = "URL", env = "SCIMKIT_DATABASE")]
     database: Option<String>,
+    /// The PostgreSQL schema to keep scimkit's tables in (created if missing). [default: the
+    /// connection's search_path, usually `public`]
+    #[arg(long, value_name = "NAME", env = "SCIMKIT_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
     /// A directory of extra schemas and resource types (one RFC 7643 JSON document per file).
     #[arg(long, value_name = "DIR", env = "SCIMKIT_SCHEMAS")]
     schemas: Option<PathBuf>,
@@ -127,6 +131,7 @@ struct FileSettings {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database: Option<String>,
+    database_schema: Option<String>,
     schemas: Option<PathBuf>,
     public_url: Option<String>,
     base_path: Option<String>,
@@ -173,6 +178,13 @@ impl Settings {
             .database
             .clone()
             .or_else(|| self.file.database.clone())
+    }
+
+    fn database_schema(&self) -> Option<String> {
+        self.store
+            .database_schema
+            .clone()
+            .or_else(|| self.file.database_schema.clone())
     }
 
     fn registry(&self) -> Result<Registry, String> {
@@ -238,7 +250,7 @@ impl Settings {
         let registry = self.registry()?;
         let store: Arc<dyn Store> = match self.database() {
             Some(url) => Arc::new(
-                PgStore::connect(&url, None, registry.clone())
+                PgStore::connect(&url, self.database_schema().as_deref(), registry.clone())
                     .await
                     .map_err(|e| format!("PostgreSQL at {}: {e}", redact(&url)))?,
             ),

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use super::{TempDir, scimkit};
+use super::{TempDir, data, scimkit};
 
 /// A running `scimkit serve`, killed on drop.
 struct Server {
@@ -19,6 +19,10 @@ struct Server {
 impl Server {
     /// Starts `scimkit serve --data-dir DIR --listen 127.0.0.1:0`; waits for it to listen.
     fn start(dir: &TempDir, env: &[(&str, &str)], expect_token: bool) -> Self {
+        Self::start_with(dir, env, expect_token, &[])
+    }
+
+    fn start_with(dir: &TempDir, env: &[(&str, &str)], expect_token: bool, args: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimkit"));
         cmd.args([
             "serve",
@@ -27,6 +31,7 @@ impl Server {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(args)
         .env("SCIMKIT_LOG", "info")
         .env_remove("SCIMKIT_BOOTSTRAP_TOKEN")
         .stdin(Stdio::null())
@@ -280,4 +285,129 @@ fn tenants_and_tokens_are_managed_from_the_command_line() {
     assert_eq!(dup.code, Some(1));
     let tenants = scimkit(["tenant", "list", "--data-dir", &data]).success();
     assert_eq!(tenants[0]["tenant"], "acme");
+}
+
+#[test]
+fn custom_resource_types_from_a_schema_directory_are_served() {
+    let dir = TempDir::new("custom");
+    let schemas = data("schemas/acme");
+    let server = Server::start_with(
+        &dir,
+        &[("SCIMKIT_BOOTSTRAP_TOKEN", "t")],
+        true,
+        &["--schemas", &schemas],
+    );
+    let device = json!({
+        "schemas": ["urn:acme:params:scim:schemas:core:2.0:Device"],
+        "serialNumber": "ACME-RKT-0001",
+        "displayName": "Rocket skates",
+    });
+    let (status, created) = server.request("POST", "/scim/v2/default/Devices", "t", Some(&device));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["meta"]["resourceType"], "Device");
+    // `serialNumber` has uniqueness server: a second device with it is refused.
+    let (status, dup) = server.request("POST", "/scim/v2/default/Devices", "t", Some(&device));
+    assert_eq!(
+        (status, &dup["scimType"]),
+        (409, &json!("uniqueness")),
+        "{dup}"
+    );
+    let (status, list) = server.request(
+        "GET",
+        "/scim/v2/default/Devices?filter=serialNumber%20eq%20%22ACME-RKT-0001%22",
+        "t",
+        None,
+    );
+    assert_eq!((status, &list["totalResults"]), (200, &json!(1)), "{list}");
+    let (_, types) = server.request("GET", "/scim/v2/default/ResourceTypes", "t", None);
+    let names: Vec<&str> = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"Device"), "{names:?}");
+    let (status, schema) = server.request(
+        "GET",
+        "/scim/v2/default/Schemas/urn:acme:params:scim:schemas:core:2.0:Device",
+        "t",
+        None,
+    );
+    assert_eq!(
+        (status, &schema["name"]),
+        (200, &json!("Device")),
+        "{schema}"
+    );
+}
+
+/// The PostgreSQL URL for tests, or `None` outside CI when it is not set (in CI it must be).
+fn postgres_url() -> Option<String> {
+    match std::env::var("SCIMKIT_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "SCIMKIT_TEST_POSTGRES_URL must be set in CI: the PostgreSQL tests are never skipped there"
+            )
+        }
+        Err(_) => None,
+    }
+}
+
+#[test]
+fn two_instances_share_one_postgres_database() {
+    let Some(url) = postgres_url() else { return };
+    let schema = format!("scimkit_it_cli_{}", std::process::id());
+    let dir_a = TempDir::new("pg-a");
+    let dir_b = TempDir::new("pg-b");
+    let args = [
+        "--database",
+        url.as_str(),
+        "--database-schema",
+        schema.as_str(),
+    ];
+    let a = Server::start_with(
+        &dir_a,
+        &[("SCIMKIT_BOOTSTRAP_TOKEN", "shared")],
+        true,
+        &args,
+    );
+    let b = Server::start_with(
+        &dir_b,
+        &[("SCIMKIT_BOOTSTRAP_TOKEN", "shared")],
+        false,
+        &args,
+    );
+    let (status, created) = a.request(
+        "POST",
+        "/scim/v2/default/Users",
+        "shared",
+        Some(&user("pat")),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    // The other instance reads it, and enforces uniqueness against it.
+    let (status, got) = b.request(
+        "GET",
+        &format!("/scim/v2/default/Users/{id}"),
+        "shared",
+        None,
+    );
+    assert_eq!((status, &got["userName"]), (200, &json!("pat")), "{got}");
+    let (status, dup) = b.request(
+        "POST",
+        "/scim/v2/default/Users",
+        "shared",
+        Some(&user("PAT")),
+    );
+    assert_eq!(status, 409, "{dup}");
+    drop((a, b));
+    // Nothing was written to the SQLite data directories.
+    assert!(!std::path::Path::new(&dir_a.path("data/scimkit.db")).exists());
+    let _ = Command::new("psql")
+        .args([
+            url.as_str(),
+            "-qc",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ])
+        .output();
 }
