@@ -552,12 +552,13 @@ pub struct SearchRequest {
     /// The sort order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort_order: Option<SortOrder>,
-    /// The 1-based index of the first result.
+    /// The 1-based index of the first result (values below 1 mean 1, RFC 7644 §3.4.2.4, so
+    /// negative ones are accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_index: Option<u64>,
-    /// The page size.
+    pub start_index: Option<i64>,
+    /// The page size (a negative value means 0, RFC 7644 §3.4.2.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
+    pub count: Option<i64>,
     /// The cursor (RFC 9865).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,

@@ -181,7 +181,8 @@ pub(crate) async fn serve(scim: &Scim, call: &Call) -> Outcome {
         }
     }
 
-    // The members left out of cycles, now that their resources exist.
+    // The members left out of cycles, now that their resources exist; the group's entry then
+    // reports the version it ends at.
     for (group, bulk_id, member) in deferred {
         let Some(id) = created.get(&bulk_id) else {
             continue;
@@ -189,10 +190,17 @@ pub(crate) async fn serve(scim: &Scim, call: &Call) -> Outcome {
         let mut value = member.clone();
         value["value"] = Value::String(id.clone());
         if let Some(m) = Member::from_json(&value) {
-            scim.inner
+            let stored = scim
+                .inner
                 .store
                 .change_members(&call.tenant, &group, &[m], &[], None, &call.ctx())
                 .await?;
+            let owner = ops
+                .iter()
+                .position(|op| op.bulk_id.as_ref().and_then(|b| created.get(b)) == Some(&group));
+            if let Some(Some(Done::Ok(entry))) = owner.map(|i| &mut done[i]) {
+                entry.version = Some(stored.etag());
+            }
         }
     }
 
@@ -306,14 +314,15 @@ async fn run(
         }
         ("PUT", [name, id]) => {
             let rt = rt(name)?;
-            let stored = resources::replace(scim, call, rt, id, &need_data()?, condition).await?;
+            let stored =
+                resources::replace(scim, call, rt, id, &need_data()?, condition.clone()).await?;
             entry.location = Some(format!("{}{}/{}", call.base_url, rt.endpoint, stored.id));
             (Some((stored, false)), StatusCode::OK)
         }
         ("PATCH", [name, id]) => {
             let rt = rt(name)?;
             let body = serde_json::to_vec(&need_data()?).unwrap_or_default();
-            let stored = resources::patch(scim, call, rt, id, &body, condition).await?;
+            let stored = resources::patch(scim, call, rt, id, &body, condition.clone()).await?;
             entry.location = Some(format!("{}{}/{}", call.base_url, rt.endpoint, stored.id));
             (Some((stored, false)), StatusCode::OK)
         }

@@ -13,7 +13,7 @@ use crate::service::{Call, Failure, Outcome, Reply, Route, Scim};
 
 /// How many times a write that lost a race with another writer is retried (only when the
 /// client did not condition it with `If-Match`).
-const RETRIES: usize = 5;
+const RETRIES: usize = 8;
 
 pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome {
     match route {
@@ -51,9 +51,10 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
         Route::List(rt) => {
             allow(call, &[Method::GET, Method::POST])?;
             if call.method == Method::POST {
+                // Every parameter is checked before anything is written: a 400 changes nothing.
+                let shape = Shape::from_query(call)?;
                 let body = json_body(call)?;
                 let stored = create(scim, call, rt, body).await?;
-                let shape = Shape::from_query(call)?;
                 let location = location(call, rt, &stored.id);
                 Ok(
                     resource_reply(scim, call, rt, &stored, &shape, StatusCode::CREATED)?
@@ -78,13 +79,14 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
             match call.method {
                 Method::GET => get(scim, call, rt, &id).await,
                 Method::PUT => {
+                    let shape = Shape::from_query(call)?;
                     let body = json_body(call)?;
                     let stored = replace(scim, call, rt, &id, &body, condition).await?;
-                    let shape = Shape::from_query(call)?;
                     resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
                 }
                 Method::PATCH => {
                     content_type(call)?;
+                    let shape = Shape::from_query(call)?;
                     let stored = patch(scim, call, rt, &id, &call.body, condition).await?;
                     let prefer = call
                         .header(HeaderName::from_static("prefer"))
@@ -113,7 +115,6 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
                     } else {
                         stored
                     };
-                    let shape = Shape::from_query(call)?;
                     resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
                 }
                 _ => {
@@ -198,15 +199,15 @@ pub(crate) fn parse_json(body: &Bytes) -> Result<Value, Failure> {
     })
 }
 
-/// An `If-Match` precondition (RFC 7644 §3.14).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An `If-Match` precondition (RFC 7644 §3.14, RFC 9110 §13.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Condition {
     /// None given: the server may retry a write that lost a race.
     None,
     /// `*`: the resource must exist.
     Any,
-    /// The resource must be at this version.
-    Version(u64),
+    /// The resource must be at one of these versions (`If-Match` may list several ETags).
+    Versions(Vec<u64>),
 }
 
 impl Condition {
@@ -223,32 +224,47 @@ impl Condition {
         }
     }
 
-    /// `*`, or the first ETag (`W/"3"` or `"3"`) that names a version.
+    /// `*`, or the ETags (`W/"3"` or `"3"`) that name versions.
     pub(crate) fn parse(value: &str) -> Option<Self> {
         if value.trim() == "*" {
             return Some(Self::Any);
         }
-        value
+        let versions: Vec<u64> = value
             .split(',')
-            .find_map(|tag| {
+            .filter_map(|tag| {
                 let tag = tag.trim();
                 let tag = tag.strip_prefix("W/").unwrap_or(tag);
                 tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
             })
-            .map(Self::Version)
+            .collect();
+        (!versions.is_empty()).then_some(Self::Versions(versions))
     }
 
-    fn version(self) -> Option<u64> {
+    /// Whether the client named versions (then a lost race is its 412, not a retry).
+    fn names_versions(&self) -> bool {
+        matches!(self, Self::Versions(_))
+    }
+
+    /// The version a write is conditioned on: the one read, when the client named versions
+    /// (and the read matched one of them).
+    fn pin(&self, read: &Stored) -> Option<u64> {
+        self.names_versions().then_some(read.version)
+    }
+
+    /// The first version named, for messages.
+    fn expected(&self) -> u64 {
         match self {
-            Self::Version(v) => Some(v),
-            _ => None,
+            Self::Versions(v) => v.first().copied().unwrap_or_default(),
+            _ => 0,
         }
     }
 
     /// Checks the condition against the stored version.
-    fn check(self, stored: &Stored) -> Result<(), Failure> {
+    fn check(&self, stored: &Stored) -> Result<(), Failure> {
         match self {
-            Self::Version(v) if v != stored.version => Err(mismatch(v, stored.version)),
+            Self::Versions(v) if !v.contains(&stored.version) => {
+                Err(mismatch(self.expected(), stored.version))
+            }
             _ => Ok(()),
         }
     }
@@ -405,7 +421,7 @@ pub(crate) async fn replace(
     condition: Condition,
 ) -> Result<Stored, Failure> {
     let store = &scim.inner.store;
-    for _ in 0..RETRIES {
+    for attempt in 0..RETRIES {
         let current = store
             .get(&call.tenant, &rt.name, id)
             .await?
@@ -430,9 +446,10 @@ pub(crate) async fn replace(
                 &call.ctx(),
             )
             .await;
-        if let Some(stored) = settle(written, condition)? {
+        if let Some(stored) = settle(written, &condition)? {
             return Ok(stored);
         }
+        backoff(attempt).await;
     }
     Err(busy())
 }
@@ -440,16 +457,13 @@ pub(crate) async fn replace(
 /// A conditional write's result: the resource, or `None` when it lost a race with another
 /// writer and may be retried (only when the client gave no `If-Match`: then the race is the
 /// server's own read-modify-write, not the client's).
-fn settle(
-    written: Result<Stored, StoreError>,
-    condition: Condition,
-) -> Result<Option<Stored>, Failure> {
+fn settle<T>(written: Result<T, StoreError>, condition: &Condition) -> Result<Option<T>, Failure> {
     match written {
         Ok(stored) => Ok(Some(stored)),
-        Err(StoreError::VersionMismatch { .. }) if condition.version().is_none() => Ok(None),
-        Err(StoreError::VersionMismatch { current, .. }) => {
-            Err(mismatch(condition.version().unwrap_or_default(), current))
+        Err(StoreError::VersionMismatch { current, .. }) if condition.names_versions() => {
+            Err(mismatch(condition.expected(), current))
         }
+        Err(StoreError::VersionMismatch { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -531,7 +545,7 @@ pub(crate) async fn patch(
     if is_group {
         mentioned(&parse_json(&Bytes::copy_from_slice(body))?, &mut candidates);
     }
-    for _ in 0..RETRIES {
+    for attempt in 0..RETRIES {
         // A group's members are not loaded: the member table answers for the ids the PATCH
         // names, so adding or removing a few members of a huge group stays cheap.
         let current = if is_group {
@@ -608,13 +622,16 @@ pub(crate) async fn patch(
                 .filter_map(scimkit_store::Member::from_json)
                 .collect();
             let removed: Vec<String> = change.members.removed.iter().cloned().collect();
+            // Adding and removing members commute (the store skips ids already in or out),
+            // so without `If-Match` concurrent member changes to one group do not conflict:
+            // only a client's precondition ties this write to a version.
             store
                 .change_members(
                     &call.tenant,
                     id,
                     &added,
                     &removed,
-                    Some(current.version),
+                    condition.pin(&current),
                     &call.ctx(),
                 )
                 .await
@@ -656,11 +673,19 @@ pub(crate) async fn patch(
                 )
                 .await
         };
-        if let Some(stored) = settle(written, condition)? {
+        if let Some(stored) = settle(written, &condition)? {
             return Ok(stored);
         }
+        backoff(attempt).await;
     }
     Err(busy())
+}
+
+/// A short, growing pause before retrying a write that lost a race, so that writers of one
+/// resource spread out instead of colliding again.
+async fn backoff(attempt: usize) {
+    let ms = 1u64 << attempt.min(6);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 pub(crate) async fn delete(
@@ -670,16 +695,34 @@ pub(crate) async fn delete(
     id: &str,
     condition: Condition,
 ) -> Result<(), Failure> {
-    match scim
-        .inner
-        .store
-        .delete(&call.tenant, &rt.name, id, condition.version(), &call.ctx())
-        .await
-    {
-        Err(StoreError::NotFound { .. }) => Err(not_found(rt, id)),
-        Err(StoreError::VersionMismatch { expected, current }) => Err(mismatch(expected, current)),
-        other => Ok(other?),
+    let store = &scim.inner.store;
+    for attempt in 0..RETRIES {
+        let current = store
+            .load(&call.tenant, &rt.name, id)
+            .await?
+            .ok_or_else(|| not_found(rt, id))?;
+        condition.check(&current)?;
+        let deleted = store
+            .delete(
+                &call.tenant,
+                &rt.name,
+                id,
+                condition.pin(&current),
+                &call.ctx(),
+            )
+            .await;
+        match deleted {
+            // Deleted by someone else in the meantime: gone, as asked.
+            Err(StoreError::NotFound { .. }) => return Err(not_found(rt, id)),
+            other => {
+                if settle(other, &condition)?.is_some() {
+                    return Ok(());
+                }
+            }
+        }
+        backoff(attempt).await;
     }
+    Err(busy())
 }
 
 /// A list or search request's parameters (query string or `SearchRequest` body).
@@ -792,9 +835,25 @@ async fn list(scim: &Scim, call: &Call, rt: &ResourceType, params: &ListParams) 
         .store
         .search(&call.tenant, &rt.name, &query)
         .await?;
-    let mut resources = Vec::with_capacity(page.resources.len());
-    let assemble = derived_attribute(rt).is_some_and(|a| params.shape.may_return(a));
-    for stored in &page.resources {
+    let resources = present_all(scim, call, rt, &page.resources, &params.shape).await?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        list_body(&query, page.total, resources, page.next_cursor),
+    ))
+}
+
+/// A page of resources as served. A search returns bodies as stored; a Group's `members` and
+/// a User's `groups` are assembled only when the response can show them.
+async fn present_all(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    page: &[Stored],
+    shape: &Shape,
+) -> Result<Vec<Value>, Failure> {
+    let assemble = derived_attribute(rt).is_some_and(|a| shape.may_return(a));
+    let mut out = Vec::with_capacity(page.len());
+    for stored in page {
         let full;
         let stored = if assemble {
             full = scim
@@ -806,12 +865,9 @@ async fn list(scim: &Scim, call: &Call, rt: &ResourceType, params: &ListParams) 
         } else {
             stored
         };
-        resources.push(present(scim, call, rt, stored, &params.shape));
+        out.push(present(scim, call, rt, stored, shape));
     }
-    Ok(Reply::json(
-        StatusCode::OK,
-        list_body(&query, page.total, resources, page.next_cursor),
-    ))
+    Ok(out)
 }
 
 /// The attribute a resource type's reads assemble from the member table.
@@ -858,9 +914,7 @@ async fn search_all(scim: &Scim, call: &Call, params: &ListParams) -> Outcome {
             .search(&call.tenant, &rt.name, &q.page(skip + 1, take))
             .await?;
         total += page.total;
-        for stored in &page.resources {
-            resources.push(present(scim, call, rt, stored, &params.shape));
-        }
+        resources.extend(present_all(scim, call, rt, &page.resources, &params.shape).await?);
     }
     Ok(Reply::json(
         StatusCode::OK,

@@ -80,6 +80,19 @@ impl Reply {
             .collect()
     }
 
+    /// Asserts a successful PATCH: 200 with the resource, or 204 without a body (RFC 7644
+    /// §3.5.2 allows either), with the new ETag in both cases.
+    #[track_caller]
+    pub(crate) fn expect_patched(&self) -> &Self {
+        match self.status {
+            200 => assert!(self.body.get("id").is_some(), "{}", self.body),
+            204 => assert!(self.raw.is_empty(), "{:?}", self.raw),
+            other => panic!("expected 200 or 204, got {other}: {}", self.body),
+        }
+        assert!(self.etag().starts_with("W/\""), "{}", self.etag());
+        self
+    }
+
     /// Asserts the status, with the body in the message.
     #[track_caller]
     pub(crate) fn expect(&self, status: u16) -> &Self {
