@@ -141,6 +141,24 @@ struct FileSettings {
     rate_limit_per_second: Option<f64>,
     rate_limit_burst: Option<u32>,
     request_timeout_seconds: Option<u64>,
+    /// The shared secret that signs polled SETs (RFC 8936); polling is off without it.
+    events_poll_secret: Option<String>,
+    /// Receivers of pushed SETs (RFC 8935).
+    #[serde(default)]
+    push: Vec<PushSettings>,
+}
+
+/// A `[[push]]` table of the settings file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushSettings {
+    name: String,
+    url: String,
+    secret: String,
+    tenant: Option<String>,
+    audience: Option<String>,
+    /// The value of an `Authorization` header sent with each push.
+    authorization: Option<String>,
 }
 
 /// Settings resolved from flags, environment, file and defaults.
@@ -354,10 +372,44 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), String> {
                 "tenant default has tokens already (`scimkit token create --tenant default` issues another)"
             ),
         }
+        // Events for the host app: polling when a secret is set, pushing to each [[push]].
+        let poll_secret = std::env::var("SCIMKIT_EVENTS_POLL_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| settings.file.events_poll_secret.clone());
+        if let Some(secret) = poll_secret {
+            scimkit_server::events::configure(
+                &scim,
+                scimkit_server::EventsConfig::polling(secret.into_bytes()),
+            );
+        }
+        let dispatcher = if settings.file.push.is_empty() {
+            None
+        } else {
+            let mut d = scimkit_server::Dispatcher::new(&scim).origin(origin.clone());
+            for p in &settings.file.push {
+                let mut t = scimkit_server::PushTarget::new(&p.name, &p.url, p.secret.clone().into_bytes());
+                if let Some(tenant) = &p.tenant {
+                    t = t.tenant(tenant);
+                }
+                if let Some(aud) = &p.audience {
+                    t = t.audience(aud);
+                }
+                if let Some(auth) = &p.authorization {
+                    t = t.authorization(auth);
+                }
+                d = d.push(t);
+            }
+            Some(d.spawn().map_err(|e| format!("events: {e}"))?)
+        };
         tracing::info!(addr = %bound, "listening");
-        scimkit_server::transport::serve(scim, listener, scimkit_server::transport::shutdown_signal())
+        let served = scimkit_server::transport::serve(scim, listener, scimkit_server::transport::shutdown_signal())
             .await
-            .map_err(|e| format!("{bound}: {e}"))
+            .map_err(|e| format!("{bound}: {e}"));
+        if let Some(d) = dispatcher {
+            d.stop().await;
+        }
+        served
     })
 }
 

@@ -124,7 +124,7 @@ async fn run(users: usize, rounds: usize) {
 async fn measure<F, Fut>(rounds: usize, mut f: F) -> (f64, f64)
 where
     F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: Future<Output = ()>,
 {
     for k in 0..rounds / 10 {
         f(k).await;

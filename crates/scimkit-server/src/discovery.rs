@@ -49,7 +49,13 @@ pub(crate) fn service_provider_config(scim: &Scim, call: &Call) -> Value {
     meta.resource_type = Some("ServiceProviderConfig".into());
     meta.location = Some(format!("{}/ServiceProviderConfig", call.base_url));
     spc.meta = Some(meta);
-    serde_json::to_value(spc).unwrap_or_default()
+    let mut out = serde_json::to_value(spc).unwrap_or_default();
+    // RFC 9967 §4: the events this server issues, claimed only when a way to receive them is
+    // on (polling configured, or a dispatcher running).
+    if crate::events::enabled(scim) {
+        out["securityEvents"] = json!({"eventUris": crate::events::EVENT_URIS});
+    }
+    out
 }
 
 pub(crate) fn resource_types(scim: &Scim, call: &Call, id: Option<&str>) -> Outcome {

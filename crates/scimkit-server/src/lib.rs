@@ -50,7 +50,9 @@
 //! (`/Users`, `/Groups`, custom ones) with `GET` (list, filter, sort, index and cursor
 //! pagination, `attributes`/`excludedAttributes`), `POST`, and `GET`/`PUT`/`PATCH`/`DELETE` on
 //! `/{id}`; `POST /.search` at the root and per endpoint; `/Bulk`; `/ServiceProviderConfig`,
-//! `/ResourceTypes`, `/Schemas`; `/Me` answers 501. See `docs/server.md`.
+//! `/ResourceTypes`, `/Schemas`; `/Me` answers 501; `/Events` serves the tenant's events as
+//! Security Event Tokens (RFC 8936 poll), which [`events`] also pushes (RFC 8935) or hands to
+//! in-process hooks. See `docs/server.md` and `docs/events.md`.
 //!
 //! # Crate features
 //!
@@ -78,6 +80,7 @@ mod bulk;
 mod config;
 mod discovery;
 mod env;
+pub mod events;
 mod ratelimit;
 mod resources;
 mod service;
@@ -85,4 +88,5 @@ pub mod transport;
 
 pub use config::{Config, RateLimit};
 pub use env::{Env, FixedEnv, SystemEnv};
+pub use events::{Dispatcher, DispatcherHandle, EventHook, EventsConfig, PushTarget};
 pub use service::{IssuedToken, SCIM_JSON, Scim};

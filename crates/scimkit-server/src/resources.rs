@@ -43,6 +43,7 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
             allow(call, &[Method::POST])?;
             crate::bulk::serve(scim, call).await
         }
+        Route::Events => crate::events::serve(scim, call).await,
         Route::RootSearch => {
             allow(call, &[Method::POST])?;
             let params = ListParams::from_body(call)?;

@@ -34,7 +34,19 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) env: Arc<dyn Env>,
     limiter: Option<Limiter>,
+    /// The events settings, poll state and dispatcher monitors.
+    pub(crate) events: Arc<crate::events::Attached>,
+    /// Token records read recently, by id, with the monotonic time they were read.
+    tokens: std::sync::Mutex<std::collections::HashMap<String, (TokenRecord, std::time::Duration)>>,
 }
+
+/// How long a token record read from the store is trusted before it is read again: a token
+/// revoked through another process (the CLI, another instance) stops working within this
+/// time; one revoked through this `Scim` stops at once.
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The most token records cached.
+const TOKEN_CACHE: usize = 10_000;
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +210,8 @@ pub(crate) enum Route<'a> {
     Me,
     /// `POST /.search` at the root.
     RootSearch,
+    /// `/Events`: RFC 8936 poll (`POST`) and delivery status (`GET`).
+    Events,
     /// `/{endpoint}`.
     List(&'a ResourceType),
     /// `POST /{endpoint}/.search`.
@@ -228,6 +242,8 @@ impl Scim {
                 config,
                 env,
                 limiter,
+                events: Arc::default(),
+                tokens: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -340,11 +356,53 @@ impl Scim {
 
     /// Revokes token `id` of `tenant`; false when the tenant has no such token.
     pub async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, ScimError> {
+        self.forget_token(id);
         self.inner
             .store
             .revoke_token(tenant, id, &Ctx::at(self.now()))
             .await
             .map_err(|e| e.to_scim_error())
+    }
+
+    fn forget_token(&self, id: &str) {
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// The record of token `id`: from the cache when read less than [`TOKEN_TTL`] ago, else
+    /// from the store (recording the token's use, at most once per read).
+    async fn token_record(&self, id: &str) -> Result<Option<TokenRecord>, Failure> {
+        let now = self.inner.env.monotonic();
+        let cached = self
+            .inner
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .filter(|(_, at)| now.saturating_sub(*at) < TOKEN_TTL)
+            .map(|(r, _)| r.clone());
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let Some(record) = self.inner.store.token(id).await? else {
+            return Ok(None);
+        };
+        if let Err(e) = self.inner.store.touch_token(id, &self.now()).await {
+            tracing::warn!(error = %e, "could not record the token's last use");
+        }
+        let mut cache = self
+            .inner
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= TOKEN_CACHE {
+            cache.clear();
+        }
+        cache.insert(id.to_owned(), (record.clone(), now));
+        Ok(Some(record))
     }
 
     /// The tenant's SCIM base URL under `origin` (`https://host`).
@@ -516,7 +574,7 @@ impl Scim {
             )
         };
         let id = auth::id_of(token);
-        let Some(record) = self.inner.store.token(&id).await? else {
+        let Some(record) = self.token_record(&id).await? else {
             return Err(invalid());
         };
         // The hash first, in constant time; then which tenant, so that the answer for another
@@ -541,9 +599,6 @@ impl Scim {
                     Some("invalid_token"),
                 ));
             }
-        }
-        if let Err(e) = self.inner.store.touch_token(&id, &self.now()).await {
-            tracing::warn!(error = %e, "could not record the token's last use");
         }
         Ok(record.id)
     }
@@ -581,6 +636,7 @@ impl Scim {
             ["Bulk"] => Route::Bulk,
             ["Me", ..] => Route::Me,
             [".search"] => Route::RootSearch,
+            ["Events"] => Route::Events,
             [name] => Route::List(endpoint(name).ok_or_else(not_found)?),
             [name, ".search"] => Route::Search(endpoint(name).ok_or_else(not_found)?),
             [name, id] if !id.is_empty() => {

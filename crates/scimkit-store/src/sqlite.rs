@@ -100,14 +100,34 @@ pub struct SqliteStore {
     registry: Arc<Registry>,
     /// The resource types that have unique attributes besides `userName` and `id`.
     unique_types: Arc<BTreeSet<String>>,
+    /// The connection every write (and every scan) goes through, one at a time.
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections for point reads, which run on the caller's thread (WAL lets
+    /// them read while the writer writes). `None` for an in-memory database, which a second
+    /// connection cannot see.
+    readers: Option<Arc<Readers>>,
 }
+
+/// A pool of read-only connections to one file.
+#[derive(Debug)]
+struct Readers {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// The most idle read connections kept open.
+const MAX_IDLE_READERS: usize = 16;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: impl AsRef<Path>, registry: Registry) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(StoreError::backend)?;
-        Self::setup(conn, registry)
+        let conn = Connection::open(path.as_ref()).map_err(StoreError::backend)?;
+        let mut store = Self::setup(conn, registry)?;
+        store.readers = Some(Arc::new(Readers {
+            path: path.as_ref().to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }));
+        Ok(store)
     }
 
     /// A private in-memory database (for tests).
@@ -146,7 +166,60 @@ impl SqliteStore {
             registry: Arc::new(registry),
             unique_types: Arc::new(unique_types),
             conn: Arc::new(Mutex::new(conn)),
+            readers: None,
         })
+    }
+
+    /// Runs a point read (an indexed lookup of a few rows) in one read transaction on a
+    /// read-only connection, on the calling thread: handing a read of some microseconds to
+    /// the blocking pool would cost more than the read. Without a file, on the writer's
+    /// connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let Some(readers) = &self.readers else {
+            return self.run(move |c| f(c)).await;
+        };
+        let idle = readers
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &readers.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(StoreError::backend)?;
+                c.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(StoreError::backend)?;
+                c
+            }
+        };
+        // One snapshot for the whole read; the statements are prepared once per connection.
+        let run = |sql: &str| {
+            conn.prepare_cached(sql)
+                .and_then(|mut stmt| stmt.execute([]))
+                .map_err(StoreError::backend)
+        };
+        run("BEGIN")?;
+        let out = f(&conn);
+        if run("COMMIT").is_err() {
+            // Not returned to the pool in an unknown state.
+            return out;
+        }
+        let mut idle = readers
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
     }
 
     /// The unique values of `body`, or `None` when resources of type `rt` have none.
@@ -411,12 +484,15 @@ fn row_to_stored(
 }
 
 fn load(c: &Connection, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
-    c.query_row(
+    c.prepare_cached(
         "SELECT version, created, modified, body FROM resources WHERE tenant = ?1 AND type = ?2 AND id = ?3",
-        params![tenant, rt, id],
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
     )
-    .optional()
+    .and_then(|mut stmt| {
+        stmt.query_row(params![tenant, rt, id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })
+        .optional()
+    })
     .map_err(StoreError::backend)?
     .map(|(v, c, m, b)| row_to_stored(rt, id.to_owned(), v, c, m, &b))
     .transpose()
@@ -673,7 +749,7 @@ impl Store for SqliteStore {
 
     async fn get(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
         let (tenant, rt, id) = (owned(tenant), owned(rt), owned(id));
-        self.run(move |c| {
+        self.read(move |c| {
             load(c, &tenant, &rt, &id)?
                 .map(|s| assemble(c, &tenant, s))
                 .transpose()
@@ -683,7 +759,7 @@ impl Store for SqliteStore {
 
     async fn load(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
         let (tenant, rt, id) = (owned(tenant), owned(rt), owned(id));
-        self.run(move |c| load(c, &tenant, &rt, &id)).await
+        self.read(move |c| load(c, &tenant, &rt, &id)).await
     }
 
     async fn replace(
@@ -904,7 +980,7 @@ impl Store for SqliteStore {
         member_id: &str,
     ) -> Result<bool, StoreError> {
         let (tenant, group, member) = (owned(tenant), owned(group_id), owned(member_id));
-        self.run(move |c| is_member(c, &tenant, &group, &member))
+        self.read(move |c| is_member(c, &tenant, &group, &member))
             .await
     }
 
@@ -1195,7 +1271,7 @@ impl Store for SqliteStore {
 
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         let id = owned(id);
-        self.run(move |c| {
+        self.read(move |c| {
             c.prepare_cached(
                 "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens WHERE id = ?1",
             )

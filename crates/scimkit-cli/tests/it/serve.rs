@@ -411,3 +411,59 @@ fn two_instances_share_one_postgres_database() {
         ])
         .output();
 }
+
+#[test]
+fn events_are_polled_as_signed_sets_and_acknowledged() {
+    let dir = TempDir::new("events");
+    let config = dir.write("scimkit.toml", "events_poll_secret = \"poll-secret\"\n");
+    let server = Server::start_with(
+        &dir,
+        &[("SCIMKIT_BOOTSTRAP_TOKEN", "t")],
+        true,
+        &["--config", &config],
+    );
+    // The service provider config says which events it issues, now that polling is on.
+    let (_, spc) = server.request("GET", "/scim/v2/default/ServiceProviderConfig", "t", None);
+    let uris = spc["securityEvents"]["eventUris"]
+        .as_array()
+        .expect("eventUris");
+    assert!(
+        uris.iter()
+            .any(|u| u == "urn:ietf:params:scim:event:prov:deactivate"),
+        "{spc}"
+    );
+
+    let (_, created) = server.request("POST", "/scim/v2/default/Users", "t", Some(&user("ev")));
+    let id = created["id"].as_str().unwrap();
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let (status, _) = server.request(
+        "PATCH",
+        &format!("/scim/v2/default/Users/{id}"),
+        "t",
+        Some(&deactivate),
+    );
+    assert_eq!(status, 200);
+
+    let poll = json!({"maxEvents": 10, "returnImmediately": true});
+    let (status, got) = server.request("POST", "/scim/v2/default/Events", "t", Some(&poll));
+    assert_eq!(status, 200, "{got}");
+    let sets = got["sets"].as_object().expect("sets");
+    assert_eq!(sets.len(), 2, "created and deactivated: {got}");
+    for (jti, set) in sets {
+        let jws = set.as_str().expect("a compact JWS");
+        assert_eq!(jws.split('.').count(), 3, "{jti}: {jws}");
+    }
+    // Acknowledged, they are not served again.
+    let acks: Vec<&String> = sets.keys().collect();
+    let ack = json!({"ack": acks, "maxEvents": 10, "returnImmediately": true});
+    let (status, again) = server.request("POST", "/scim/v2/default/Events", "t", Some(&ack));
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["sets"].as_object().map(|m| m.len()),
+        Some(0),
+        "{again}"
+    );
+    // Another tenant's token cannot read this tenant's events.
+    let (status, _) = server.request("POST", "/scim/v2/default/Events", "other", Some(&poll));
+    assert_eq!(status, 401);
+}
