@@ -65,18 +65,24 @@ impl<'r> Projection<'r> {
     /// `attributes`, and `default` ones are kept when `attributes` is empty or names them,
     /// unless `excludedAttributes` names them.
     pub fn apply(&self, resource: &Map<String, Value>) -> Map<String, Value> {
+        self.apply_owned(resource.clone())
+    }
+
+    /// [`Projection::apply`] on a resource the caller owns: values that are kept whole move
+    /// into the result instead of being copied.
+    pub fn apply_owned(&self, resource: Map<String, Value>) -> Map<String, Value> {
         let mut out = Map::with_capacity(resource.len());
         for (key, value) in resource {
             if key.eq_ignore_ascii_case("schemas") {
-                out.insert(key.clone(), value.clone());
+                out.insert(key, value);
                 continue;
             }
-            if let Some(ext) = self.bound.extension_index(key) {
+            if let Some(ext) = self.bound.extension_index(&key) {
                 let owner = Owner::Extension(ext);
                 if let Value::Object(obj) = value {
                     let projected = self.project_object(owner, obj);
                     if !projected.is_empty() {
-                        out.insert(key.clone(), Value::Object(projected));
+                        out.insert(key, Value::Object(projected));
                     }
                 }
                 continue;
@@ -85,18 +91,18 @@ impl<'r> Projection<'r> {
                 let attrs = self.bound.attributes(owner);
                 attrs
                     .iter()
-                    .position(|a| a.name.eq_ignore_ascii_case(key))
+                    .position(|a| a.name.eq_ignore_ascii_case(&key))
                     .map(|i| (owner, i))
             });
             match found {
                 Some((owner, i)) => {
                     if let Some(v) = self.project_attr(owner, i, value) {
-                        out.insert(key.clone(), v);
+                        out.insert(key, v);
                     }
                 }
                 // Data no schema describes: returned by default, like a `default` attribute.
                 None if !self.restrict => {
-                    out.insert(key.clone(), value.clone());
+                    out.insert(key, value);
                 }
                 None => {}
             }
@@ -104,22 +110,22 @@ impl<'r> Projection<'r> {
         out
     }
 
-    fn project_object(&self, owner: Owner, obj: &Map<String, Value>) -> Map<String, Value> {
+    fn project_object(&self, owner: Owner, obj: Map<String, Value>) -> Map<String, Value> {
         let attrs = self.bound.attributes(owner);
         let mut out = Map::new();
         for (key, value) in obj {
-            if let Some(i) = attrs.iter().position(|a| a.name.eq_ignore_ascii_case(key)) {
+            if let Some(i) = attrs.iter().position(|a| a.name.eq_ignore_ascii_case(&key)) {
                 if let Some(v) = self.project_attr(owner, i, value) {
-                    out.insert(key.clone(), v);
+                    out.insert(key, v);
                 }
             } else if !self.restrict {
-                out.insert(key.clone(), value.clone());
+                out.insert(key, value);
             }
         }
         out
     }
 
-    fn project_attr(&self, owner: Owner, i: usize, value: &Value) -> Option<Value> {
+    fn project_attr(&self, owner: Owner, i: usize, value: Value) -> Option<Value> {
         let def = &self.bound.attributes(owner)[i];
         match def.returned {
             Returned::Never => return None,
@@ -182,48 +188,47 @@ fn non_empty(v: Value) -> Option<Value> {
     }
 }
 
-fn strip_subs(def: &AttributeDef, value: &Value, keep: impl Fn(&AttributeDef) -> bool) -> Value {
+fn strip_subs(def: &AttributeDef, value: Value, keep: impl Fn(&AttributeDef) -> bool) -> Value {
     strip_subs_indexed(def, value, |_, sub| keep(sub))
 }
 
 /// Keeps the sub-attributes of a complex value (or of each value of a multi-valued one) for
-/// which `keep(index, def)` holds; values without a definition are kept.
+/// which `keep(index, def)` holds; values without a definition are kept. Works in place.
 fn strip_subs_indexed(
     def: &AttributeDef,
-    value: &Value,
+    value: Value,
     keep: impl Fn(usize, &AttributeDef) -> bool,
 ) -> Value {
     if def.sub_attributes.is_empty() {
-        return value.clone();
+        return value;
     }
-    let strip = |obj: &Map<String, Value>| -> Map<String, Value> {
-        obj.iter()
-            .filter(|(k, _)| {
-                match def
-                    .sub_attributes
-                    .iter()
-                    .position(|s| s.name.eq_ignore_ascii_case(k))
-                {
-                    Some(j) => keep(j, &def.sub_attributes[j]),
-                    None => true,
-                }
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+    let strip = |obj: &mut Map<String, Value>| {
+        obj.retain(|k, _| {
+            match def
+                .sub_attributes
+                .iter()
+                .position(|s| s.name.eq_ignore_ascii_case(k))
+            {
+                Some(j) => keep(j, &def.sub_attributes[j]),
+                None => true,
+            }
+        });
     };
     match value {
-        Value::Object(obj) => Value::Object(strip(obj)),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| match item {
-                    Value::Object(obj) => Value::Object(strip(obj)),
-                    other => other.clone(),
-                })
-                .filter(|v| !matches!(v, Value::Object(m) if m.is_empty()))
-                .collect(),
-        ),
-        other => other.clone(),
+        Value::Object(mut obj) => {
+            strip(&mut obj);
+            Value::Object(obj)
+        }
+        Value::Array(mut items) => {
+            for item in &mut items {
+                if let Value::Object(obj) = item {
+                    strip(obj);
+                }
+            }
+            items.retain(|v| !matches!(v, Value::Object(m) if m.is_empty()));
+            Value::Array(items)
+        }
+        other => other,
     }
 }
 
@@ -237,5 +242,15 @@ impl<'r> Bound<'r> {
         excluded: &[AttrPath],
     ) -> Map<String, Value> {
         Projection::new(self.clone(), attributes, excluded).apply(resource)
+    }
+
+    /// [`Bound::project`] of a resource the caller owns (no copy of what is kept whole).
+    pub fn project_owned(
+        &self,
+        resource: Map<String, Value>,
+        attributes: &[AttrPath],
+        excluded: &[AttrPath],
+    ) -> Map<String, Value> {
+        Projection::new(self.clone(), attributes, excluded).apply_owned(resource)
     }
 }

@@ -58,7 +58,7 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
                 let stored = create(scim, call, rt, body).await?;
                 let location = location(call, rt, &stored.id);
                 Ok(
-                    resource_reply(scim, call, rt, &stored, &shape, StatusCode::CREATED)?
+                    resource_reply(scim, call, rt, stored, &shape, StatusCode::CREATED)?
                         .with_header(header::LOCATION, location),
                 )
             } else {
@@ -83,7 +83,7 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
                     let shape = Shape::from_query(call)?;
                     let body = json_body(call)?;
                     let stored = replace(scim, call, rt, &id, &body, condition).await?;
-                    resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
+                    resource_reply(scim, call, rt, stored, &shape, StatusCode::OK)
                 }
                 Method::PATCH => {
                     content_type(call)?;
@@ -116,7 +116,7 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
                     } else {
                         stored
                     };
-                    resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
+                    resource_reply(scim, call, rt, stored, &shape, StatusCode::OK)
                 }
                 _ => {
                     delete(scim, call, rt, &id, condition).await?;
@@ -340,12 +340,14 @@ pub(crate) fn present(
     scim: &Scim,
     call: &Call,
     rt: &ResourceType,
-    stored: &Stored,
+    stored: Stored,
     shape: &Shape,
 ) -> Value {
-    let full = stored.to_resource(Some(&call.base_url), &rt.endpoint);
+    let full = stored.into_resource(Some(&call.base_url), &rt.endpoint);
     match scim.inner.registry.bind(&rt.name) {
-        Some(bound) => Value::Object(bound.project(&full, &shape.attributes, &shape.excluded)),
+        Some(bound) => {
+            Value::Object(bound.project_owned(full, &shape.attributes, &shape.excluded))
+        }
         None => Value::Object(full),
     }
 }
@@ -354,12 +356,12 @@ fn resource_reply(
     scim: &Scim,
     call: &Call,
     rt: &ResourceType,
-    stored: &Stored,
+    stored: Stored,
     shape: &Shape,
     status: StatusCode,
 ) -> Outcome {
-    Ok(Reply::json(status, present(scim, call, rt, stored, shape))
-        .with_header(header::ETAG, stored.etag()))
+    let etag = stored.etag();
+    Ok(Reply::json(status, present(scim, call, rt, stored, shape)).with_header(header::ETAG, etag))
 }
 
 /// What is never stored: `password` (scimkit does not authenticate users; the SPC says
@@ -410,7 +412,7 @@ async fn get(scim: &Scim, call: &Call, rt: &ResourceType, id: &str) -> Outcome {
         }
     }
     let shape = Shape::from_query(call)?;
-    resource_reply(scim, call, rt, &stored, &shape, StatusCode::OK)
+    resource_reply(scim, call, rt, stored, &shape, StatusCode::OK)
 }
 
 pub(crate) async fn replace(
@@ -836,7 +838,7 @@ async fn list(scim: &Scim, call: &Call, rt: &ResourceType, params: &ListParams) 
         .store
         .search(&call.tenant, &rt.name, &query)
         .await?;
-    let resources = present_all(scim, call, rt, &page.resources, &params.shape).await?;
+    let resources = present_all(scim, call, rt, page.resources, &params.shape).await?;
     Ok(Reply::json(
         StatusCode::OK,
         list_body(&query, page.total, resources, page.next_cursor),
@@ -849,20 +851,18 @@ async fn present_all(
     scim: &Scim,
     call: &Call,
     rt: &ResourceType,
-    page: &[Stored],
+    page: Vec<Stored>,
     shape: &Shape,
 ) -> Result<Vec<Value>, Failure> {
     let assemble = derived_attribute(rt).is_some_and(|a| shape.may_return(a));
     let mut out = Vec::with_capacity(page.len());
     for stored in page {
-        let full;
         let stored = if assemble {
-            full = scim
-                .inner
+            scim.inner
                 .store
                 .get(&call.tenant, &rt.name, &stored.id)
-                .await?;
-            full.as_ref().unwrap_or(stored)
+                .await?
+                .unwrap_or(stored)
         } else {
             stored
         };
@@ -915,7 +915,7 @@ async fn search_all(scim: &Scim, call: &Call, params: &ListParams) -> Outcome {
             .search(&call.tenant, &rt.name, &q.page(skip + 1, take))
             .await?;
         total += page.total;
-        resources.extend(present_all(scim, call, rt, &page.resources, &params.shape).await?);
+        resources.extend(present_all(scim, call, rt, page.resources, &params.shape).await?);
     }
     Ok(Reply::json(
         StatusCode::OK,

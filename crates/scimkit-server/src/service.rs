@@ -37,7 +37,9 @@ pub(crate) struct Inner {
     /// The events settings, poll state and dispatcher monitors.
     pub(crate) events: Arc<crate::events::Attached>,
     /// Token records read recently, by id, with the monotonic time they were read.
-    tokens: std::sync::Mutex<std::collections::HashMap<String, (TokenRecord, std::time::Duration)>>,
+    tokens: std::sync::Mutex<std::collections::HashMap<String, (Arc<TokenRecord>, std::time::Duration)>>,
+    /// Request ids: a random start, then one more per request.
+    request_ids: std::sync::atomic::AtomicU64,
 }
 
 /// How long a token record read from the store is trusted before it is read again: a token
@@ -235,6 +237,9 @@ impl Scim {
         env: Arc<dyn Env>,
     ) -> Self {
         let limiter = config.rate_limit.map(Limiter::new);
+        let mut seed = [0u8; 8];
+        env.fill_random(&mut seed);
+        let seed = u64::from_le_bytes(seed);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -242,6 +247,7 @@ impl Scim {
                 config,
                 env,
                 limiter,
+                request_ids: std::sync::atomic::AtomicU64::new(seed),
                 events: Arc::default(),
                 tokens: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
@@ -374,7 +380,7 @@ impl Scim {
 
     /// The record of token `id`: from the cache when read less than [`TOKEN_TTL`] ago, else
     /// from the store (recording the token's use, at most once per read).
-    async fn token_record(&self, id: &str) -> Result<Option<TokenRecord>, Failure> {
+    async fn token_record(&self, id: &str) -> Result<Option<Arc<TokenRecord>>, Failure> {
         let now = self.inner.env.monotonic();
         let cached = self
             .inner
@@ -383,13 +389,14 @@ impl Scim {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
             .filter(|(_, at)| now.saturating_sub(*at) < TOKEN_TTL)
-            .map(|(r, _)| r.clone());
+            .map(|(r, _)| Arc::clone(r));
         if cached.is_some() {
             return Ok(cached);
         }
         let Some(record) = self.inner.store.token(id).await? else {
             return Ok(None);
         };
+        let record = Arc::new(record);
         if let Err(e) = self.inner.store.touch_token(id, &self.now()).await {
             tracing::warn!(error = %e, "could not record the token's last use");
         }
@@ -401,7 +408,7 @@ impl Scim {
         if cache.len() >= TOKEN_CACHE {
             cache.clear();
         }
-        cache.insert(id.to_owned(), (record.clone(), now));
+        cache.insert(id.to_owned(), (Arc::clone(&record), now));
         Ok(Some(record))
     }
 
@@ -416,7 +423,13 @@ impl Scim {
 
     /// Serves one request. Never fails: every error is an RFC 7644 §3.12 error response.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
-        let request_id = request_id(req.headers(), self.inner.env.as_ref());
+        let request_id = request_id(req.headers(), || {
+            let n = self
+                .inner
+                .request_ids
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("{n:016x}")
+        });
         // Every log line of the request carries its id (never a header value or body).
         let span = tracing::info_span!(
             "request",
@@ -600,7 +613,7 @@ impl Scim {
                 ));
             }
         }
-        Ok(record.id)
+        Ok(record.id.clone())
     }
 
     fn route<'s>(&'s self, rest: &[String]) -> Result<Route<'s>, Failure> {
@@ -648,7 +661,7 @@ impl Scim {
 }
 
 /// The request id: the client's `X-Request-Id` when it is a plain token, else a new one.
-fn request_id(headers: &HeaderMap, env: &dyn Env) -> String {
+fn request_id(headers: &HeaderMap, new: impl FnOnce() -> String) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -658,7 +671,7 @@ fn request_id(headers: &HeaderMap, env: &dyn Env) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
-        .map_or_else(|| env.random_hex(8), str::to_owned)
+        .map_or_else(new, str::to_owned)
 }
 
 /// `%XX` escapes of a path segment decoded (invalid UTF-8 is replaced).

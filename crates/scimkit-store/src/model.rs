@@ -60,30 +60,38 @@ impl Stored {
     /// The resource as served: the body with `id` and `meta` (RFC 7643 §3.1), `meta.location`
     /// under `base_url` when given (e.g. `https://host/scim/v2/acme`).
     pub fn to_resource(&self, base_url: Option<&str>, endpoint: &str) -> Map<String, Value> {
-        let mut out = Map::with_capacity(self.body.len() + 2);
-        if let Some(schemas) = self.body.get("schemas") {
-            out.insert("schemas".into(), schemas.clone());
+        self.clone().into_resource(base_url, endpoint)
+    }
+
+    /// [`Stored::to_resource`], consuming the resource (its body is moved, not copied).
+    pub fn into_resource(self, base_url: Option<&str>, endpoint: &str) -> Map<String, Value> {
+        let etag = self.etag();
+        let Self {
+            resource_type,
+            id,
+            created,
+            last_modified,
+            mut body,
+            ..
+        } = self;
+        let mut out = Map::with_capacity(body.len() + 2);
+        if let Some(schemas) = body.shift_remove("schemas") {
+            out.insert("schemas".into(), schemas);
         }
-        out.insert("id".into(), Value::String(self.id.clone()));
-        for (k, v) in &self.body {
-            if k != "schemas" {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-        let mut meta = json!({
-            "resourceType": self.resource_type,
-            "created": self.created,
-            "lastModified": self.last_modified,
-            "version": self.etag(),
+        let location = base_url.map(|base| {
+            Value::String(format!("{}{endpoint}/{id}", base.trim_end_matches('/')))
         });
-        if let Some(base) = base_url {
-            meta["location"] = Value::String(format!(
-                "{}{endpoint}/{}",
-                base.trim_end_matches('/'),
-                self.id
-            ));
+        out.insert("id".into(), Value::String(id));
+        out.extend(body);
+        let mut meta = Map::with_capacity(5);
+        meta.insert("resourceType".into(), Value::String(resource_type));
+        meta.insert("created".into(), Value::String(created));
+        meta.insert("lastModified".into(), Value::String(last_modified));
+        meta.insert("version".into(), Value::String(etag));
+        if let Some(location) = location {
+            meta.insert("location".into(), location);
         }
-        out.insert("meta".into(), meta);
+        out.insert("meta".into(), Value::Object(meta));
         out
     }
 }
