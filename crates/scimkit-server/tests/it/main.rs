@@ -21,6 +21,7 @@ mod discovery;
 mod errors;
 mod etags;
 mod groups;
+mod limits;
 mod lists;
 mod patch;
 mod ratelimit;

@@ -232,3 +232,52 @@ async fn shutdown_closes_an_idle_keep_alive_connection() {
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the connection is closed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_a_request_in_flight() {
+    let s = Server::new().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("an address");
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(scimkit_server::transport::serve(
+        s.scim.clone(),
+        listener,
+        async {
+            rx.await.ok();
+        },
+    ));
+    // A request whose body is half sent when shutdown starts.
+    let body =
+        serde_json::to_vec(&json!({ "schemas": [USER], "userName": "inflight" })).expect("JSON");
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "POST /scim/v2/acme/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        s.token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    stream.write_all(&body[..10]).await.expect("writes");
+    stream.flush().await.expect("flushes");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tx.send(()).expect("shutdown starts");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // New connections are refused, the one in flight goes on.
+    assert!(TcpStream::connect(addr).await.is_err());
+    stream
+        .write_all(&body[10..])
+        .await
+        .expect("the rest is accepted");
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes))
+        .await
+        .expect("answered")
+        .expect("reads");
+    let raw = parse(&bytes);
+    assert_eq!(raw.status, 201, "{}", String::from_utf8_lossy(&raw.body));
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("shutdown completes once the request is answered")
+        .expect("no panic")
+        .expect("serve returns Ok");
+    assert_eq!(s.get("/Users").await.body["totalResults"], 1);
+}
