@@ -343,13 +343,94 @@ pub(crate) fn present(
     stored: Stored,
     shape: &Shape,
 ) -> Value {
-    let full = stored.into_resource(Some(&call.base_url), &rt.endpoint);
+    let mut full = stored.into_resource(Some(&call.base_url), &rt.endpoint);
+    add_refs(scim, call, rt, &mut full);
     match scim.inner.registry.bind(&rt.name) {
-        Some(bound) => {
-            Value::Object(bound.project_owned(full, &shape.attributes, &shape.excluded))
-        }
+        Some(bound) => Value::Object(bound.project_owned(full, &shape.attributes, &shape.excluded)),
         None => Value::Object(full),
     }
+}
+
+/// The `$ref` of each group member (by its `type`) and of each of a user's groups: URIs
+/// under the tenant's base URL, derived when served rather than stored.
+fn add_refs(scim: &Scim, call: &Call, rt: &ResourceType, resource: &mut Map<String, Value>) {
+    let endpoint = |type_name: &str| {
+        scim.inner
+            .registry
+            .resource_types()
+            .iter()
+            .find(|t| t.name == type_name)
+            .map(|t| t.endpoint.clone())
+    };
+    let (attribute, fixed) = match rt.name.as_str() {
+        "Group" => ("members", None),
+        "User" => ("groups", endpoint("Group")),
+        _ => return,
+    };
+    let Some(Value::Array(items)) = resource.get_mut(attribute) else {
+        return;
+    };
+    for item in items {
+        let Value::Object(m) = item else { continue };
+        if m.contains_key("$ref") {
+            continue;
+        }
+        let Some(id) = m.get("value").and_then(Value::as_str) else {
+            continue;
+        };
+        let at = fixed
+            .clone()
+            .or_else(|| m.get("type").and_then(Value::as_str).and_then(endpoint));
+        if let Some(at) = at {
+            let uri = format!("{}{at}/{id}", call.base_url);
+            m.insert("$ref".into(), Value::String(uri));
+        }
+    }
+}
+
+/// Fills in the `type` of members sent without one (Entra ID sends only `value`) from which
+/// resource the id names; ids that name nothing in this tenant stay as they are.
+pub(crate) async fn type_members(
+    scim: &Scim,
+    call: &Call,
+    members: &mut [Value],
+) -> Result<(), Failure> {
+    for member in members {
+        let Value::Object(m) = member else { continue };
+        if m.get("type").and_then(Value::as_str).is_some() {
+            continue;
+        }
+        let Some(id) = m.get("value").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        for kind in ["User", "Group"] {
+            if scim
+                .inner
+                .store
+                .load(&call.tenant, kind, &id)
+                .await?
+                .is_some()
+            {
+                m.insert("type".into(), Value::String(kind.into()));
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn type_body_members(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    body: &mut Map<String, Value>,
+) -> Result<(), Failure> {
+    if rt.name == "Group"
+        && let Some(Value::Array(members)) = body.get_mut("members")
+    {
+        type_members(scim, call, members).await?;
+    }
+    Ok(())
 }
 
 fn resource_reply(
@@ -386,6 +467,7 @@ pub(crate) async fn create(
         &scim.inner.config.normalize,
     )?;
     strip(rt, &mut resource);
+    type_body_members(scim, call, rt, &mut resource).await?;
     let id = scim.inner.env.new_id();
     Ok(scim
         .inner
@@ -439,6 +521,7 @@ pub(crate) async fn replace(
             &scim.inner.config.normalize,
         )?;
         strip(rt, &mut resource);
+        type_body_members(scim, call, rt, &mut resource).await?;
         let written = store
             .replace(
                 &call.tenant,
@@ -618,10 +701,10 @@ pub(crate) async fn patch(
         strip(rt, &mut resource);
         let only_members = change.changed_attributes.iter().all(|a| a == "members");
         let written = if is_group && only_members {
-            let added: Vec<scimkit_store::Member> = change
-                .members
-                .added
-                .values()
+            let mut values: Vec<Value> = change.members.added.values().cloned().collect();
+            type_members(scim, call, &mut values).await?;
+            let added: Vec<scimkit_store::Member> = values
+                .iter()
                 .filter_map(scimkit_store::Member::from_json)
                 .collect();
             let removed: Vec<String> = change.members.removed.iter().cloned().collect();
@@ -660,10 +743,9 @@ pub(crate) async fn patch(
                 for (k, v) in &change.members.added {
                     members.insert(k.clone(), v.clone());
                 }
-                resource.insert(
-                    "members".into(),
-                    Value::Array(members.into_values().collect()),
-                );
+                let mut members: Vec<Value> = members.into_values().collect();
+                type_members(scim, call, &mut members).await?;
+                resource.insert("members".into(), Value::Array(members));
             }
             store
                 .replace(

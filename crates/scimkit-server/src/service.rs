@@ -37,7 +37,9 @@ pub(crate) struct Inner {
     /// The events settings, poll state and dispatcher monitors.
     pub(crate) events: Arc<crate::events::Attached>,
     /// Token records read recently, by id, with the monotonic time they were read.
-    tokens: std::sync::Mutex<std::collections::HashMap<String, (Arc<TokenRecord>, std::time::Duration)>>,
+    tokens: std::sync::Mutex<
+        std::collections::HashMap<String, (Arc<TokenRecord>, std::time::Duration)>,
+    >,
     /// Request ids: a random start, then one more per request.
     request_ids: std::sync::atomic::AtomicU64,
 }

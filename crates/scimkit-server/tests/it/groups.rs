@@ -23,14 +23,15 @@ async fn a_group_created_with_members_lists_them() {
     let got = s.get(&format!("/Groups/{gid}")).await;
     got.expect(200);
     assert_eq!(values(&got.body, "members"), sorted(&[&a, &b]));
-    // Each member says what it is and where it lives.
+    // Each member says what it is and where it lives, though only `value` was sent.
     for m in got.body["members"].as_array().expect("members") {
-        if let Some(r) = m.get("$ref").and_then(Value::as_str) {
-            assert!(r.contains("/Users/"), "{m}");
-        }
-        if let Some(t) = m.get("type").and_then(Value::as_str) {
-            assert_eq!(t, "User", "{m}");
-        }
+        let v = m["value"].as_str().expect("value");
+        assert_eq!(m["type"], "User", "{m}");
+        assert_eq!(
+            m["$ref"],
+            format!("http://localhost/scim/v2/acme/Users/{v}"),
+            "{m}"
+        );
     }
     // And each user lists the group.
     let alice = s.get(&format!("/Users/{a}")).await.body;
@@ -40,6 +41,11 @@ async fn a_group_created_with_members_lists_them() {
         "{alice}"
     );
     assert_eq!(group_type(&alice, &gid).as_deref(), Some("direct"));
+    assert_eq!(
+        alice["groups"][0]["$ref"],
+        format!("http://localhost/scim/v2/acme/Groups/{gid}"),
+        "{alice}"
+    );
 }
 
 #[tokio::test]
