@@ -78,9 +78,8 @@ impl Stored {
         if let Some(schemas) = body.shift_remove("schemas") {
             out.insert("schemas".into(), schemas);
         }
-        let location = base_url.map(|base| {
-            Value::String(format!("{}{endpoint}/{id}", base.trim_end_matches('/')))
-        });
+        let location = base_url
+            .map(|base| Value::String(format!("{}{endpoint}/{id}", base.trim_end_matches('/'))));
         out.insert("id".into(), Value::String(id));
         out.extend(body);
         let mut meta = Map::with_capacity(5);
