@@ -73,6 +73,17 @@ pub(crate) enum TenantCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Choose which identity provider's tolerances a tenant's requests are read with:
+    /// strict, lenient (the default: every IdP's quirks), entra, okta, google, onelogin,
+    /// jumpcloud; `default` goes back to the server's default.
+    SetProfile {
+        /// The tenant.
+        tenant: String,
+        /// The profile.
+        profile: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -443,6 +454,30 @@ pub(crate) fn tenant(command: TenantCommand) -> Result<Value, String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok(issued_json(&scim, &origin, &t))
+            })
+        }
+        TenantCommand::SetProfile {
+            tenant,
+            profile,
+            store,
+        } => {
+            let settings = Settings::load(&store)?;
+            runtime()?.block_on(async move {
+                let scim = settings.open().await?;
+                if scim
+                    .store()
+                    .tenant(&tenant)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
+                    return Err(format!("no tenant {tenant}"));
+                }
+                let chosen = (profile != "default").then_some(profile.as_str());
+                scim.set_profile(&tenant, chosen)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(json!({"tenant": tenant, "profile": chosen.unwrap_or("default")}))
             })
         }
         TenantCommand::List { store } => {

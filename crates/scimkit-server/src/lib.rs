@@ -89,4 +89,4 @@ pub mod transport;
 pub use config::{Config, RateLimit};
 pub use env::{Env, FixedEnv, SystemEnv};
 pub use events::{Dispatcher, DispatcherHandle, EventHook, EventsConfig, PushTarget};
-pub use service::{IssuedToken, SCIM_JSON, Scim};
+pub use service::{IssuedToken, PROFILES, SCIM_JSON, Scim};

@@ -464,7 +464,7 @@ pub(crate) async fn create(
         Some(&rt.name),
         body,
         Mode::Create,
-        &scim.inner.config.normalize,
+        &call.tolerance.normalize,
     )?;
     strip(rt, &mut resource);
     type_body_members(scim, call, rt, &mut resource).await?;
@@ -518,7 +518,7 @@ pub(crate) async fn replace(
             Mode::Replace {
                 existing: &current.body,
             },
-            &scim.inner.config.normalize,
+            &call.tolerance.normalize,
         )?;
         strip(rt, &mut resource);
         type_body_members(scim, call, rt, &mut resource).await?;
@@ -625,7 +625,7 @@ pub(crate) async fn patch(
         .registry
         .bind(&rt.name)
         .ok_or_else(|| not_found(rt, id))?;
-    let profile = &scim.inner.config.patch_profile;
+    let profile = &call.tolerance.patch;
     let is_group = rt.name == "Group";
     let mut candidates = std::collections::BTreeSet::new();
     if is_group {
@@ -693,7 +693,7 @@ pub(crate) async fn patch(
         };
         if !change.normalizers.is_empty() {
             let fired: Vec<&str> = change.normalizers.iter().map(|n| n.as_str()).collect();
-            tracing::info!(normalizers = ?fired, "PATCH read with IdP tolerances");
+            tracing::info!(profile = call.tolerance.patch.name(), normalizers = ?fired, "PATCH read with IdP tolerances");
         }
         if !change.changed {
             return Ok(current);

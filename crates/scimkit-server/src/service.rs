@@ -40,6 +40,9 @@ pub(crate) struct Inner {
     tokens: std::sync::Mutex<
         std::collections::HashMap<String, (Arc<TokenRecord>, std::time::Duration)>,
     >,
+    /// Tenants' reading tolerances, with the monotonic time they were read.
+    tolerances:
+        std::sync::Mutex<std::collections::HashMap<String, (Arc<Tolerance>, std::time::Duration)>>,
     /// Request ids: a random start, then one more per request.
     request_ids: std::sync::atomic::AtomicU64,
 }
@@ -87,6 +90,34 @@ pub(crate) struct Call {
     pub(crate) body: Bytes,
     /// The time of the request, for `meta` and the audit log.
     pub(crate) now: String,
+    /// How this tenant's requests are read.
+    pub(crate) tolerance: Arc<Tolerance>,
+}
+
+/// How a tenant's requests are read: the PATCH profile and the body tolerances. A tenant
+/// with a profile set (`Scim::set_profile`) gets that profile; others get the configured
+/// defaults (`Config::patch_profile`, `Config::normalize`).
+#[derive(Debug)]
+pub(crate) struct Tolerance {
+    pub(crate) patch: scimkit_patch::Profile,
+    pub(crate) normalize: scimkit_schema::NormalizeOptions,
+}
+
+/// The names [`Scim::set_profile`] accepts.
+pub const PROFILES: [&str; 7] = [
+    "strict",
+    "lenient",
+    "entra",
+    "okta",
+    "google",
+    "onelogin",
+    "jumpcloud",
+];
+
+fn profile_named(name: &str) -> Option<scimkit_patch::Profile> {
+    scimkit_patch::Profile::all()
+        .into_iter()
+        .find(|p| p.name().eq_ignore_ascii_case(name))
 }
 
 impl Call {
@@ -251,6 +282,7 @@ impl Scim {
                 limiter,
                 request_ids: std::sync::atomic::AtomicU64::new(seed),
                 events: Arc::default(),
+                tolerances: std::sync::Mutex::new(std::collections::HashMap::new()),
                 tokens: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         }
@@ -370,6 +402,75 @@ impl Scim {
             .revoke_token(tenant, id, &Ctx::at(self.now()))
             .await
             .map_err(|e| e.to_scim_error())
+    }
+
+    /// Sets the identity-provider profile `tenant`'s requests are read with (one of
+    /// [`PROFILES`]; `None` for the configured default). Takes effect at once on this server,
+    /// within 2 s on others sharing the store.
+    pub async fn set_profile(&self, tenant: &str, profile: Option<&str>) -> Result<(), ScimError> {
+        if let Some(name) = profile
+            && profile_named(name).is_none()
+        {
+            return Err(ScimError::typed(
+                ScimType::InvalidValue,
+                format!(
+                    "no profile {name:?}; the profiles are {}",
+                    PROFILES.join(", ")
+                ),
+            ));
+        }
+        let profile = profile.map(str::to_ascii_lowercase);
+        self.inner
+            .store
+            .set_profile(tenant, profile.as_deref())
+            .await
+            .map_err(|e| e.to_scim_error())?;
+        self.inner
+            .tolerances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(tenant);
+        Ok(())
+    }
+
+    /// How `tenant`'s requests are read (cached like token records).
+    async fn tolerance(&self, tenant: &str) -> Result<Arc<Tolerance>, Failure> {
+        let now = self.inner.env.monotonic();
+        if let Some((t, _)) = self
+            .inner
+            .tolerances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            .filter(|(_, at)| now.saturating_sub(*at) < TOKEN_TTL)
+        {
+            return Ok(Arc::clone(t));
+        }
+        let name = self.inner.store.profile(tenant).await?;
+        let tolerance = Arc::new(match name.as_deref().and_then(profile_named) {
+            Some(patch) => Tolerance {
+                normalize: if patch.name() == "strict" {
+                    scimkit_schema::NormalizeOptions::strict()
+                } else {
+                    scimkit_schema::NormalizeOptions::lenient()
+                },
+                patch,
+            },
+            None => Tolerance {
+                patch: self.inner.config.patch_profile.clone(),
+                normalize: self.inner.config.normalize.clone(),
+            },
+        });
+        let mut cache = self
+            .inner
+            .tolerances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= TOKEN_CACHE {
+            cache.clear();
+        }
+        cache.insert(tenant.to_owned(), (Arc::clone(&tolerance), now));
+        Ok(tolerance)
     }
 
     fn forget_token(&self, id: &str) {
@@ -530,7 +631,9 @@ impl Scim {
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
         let origin = self.origin(&parts.headers);
+        let tolerance = self.tolerance(&tenant).await?;
         let call = Call {
+            tolerance,
             base_url: self.base_url(&origin, &tenant),
             tenant,
             token_id,

@@ -48,6 +48,7 @@ struct TenantData {
     events: Vec<Event>,
     audit: Vec<AuditRecord>,
     soft_delete: bool,
+    profile: Option<String>,
     tombstones: Vec<Tombstone>,
     /// (resource type, attribute, value) → the id holding it, for `uniqueness: server`
     /// attributes other than `userName`.
@@ -668,6 +669,15 @@ impl Store for MemoryStore {
 
     async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError> {
         Ok(self.with(tenant, |t| t.soft_delete))
+    }
+
+    async fn set_profile(&self, tenant: &str, profile: Option<&str>) -> Result<(), StoreError> {
+        self.with(tenant, |t| t.profile = profile.map(str::to_owned));
+        Ok(())
+    }
+
+    async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.with(tenant, |t| t.profile.clone()))
     }
 
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {

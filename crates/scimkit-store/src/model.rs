@@ -455,6 +455,14 @@ pub trait Store: Send + Sync {
     /// Whether soft delete is on for `tenant`.
     async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError>;
 
+    /// Sets the name of `tenant`'s identity-provider profile (which tolerances the server
+    /// reads its requests with), or clears it. The store keeps the name; the server gives it
+    /// meaning.
+    async fn set_profile(&self, tenant: &str, profile: Option<&str>) -> Result<(), StoreError>;
+
+    /// The name of `tenant`'s identity-provider profile, if one is set.
+    async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError>;
+
     /// The tenant's tombstones, oldest deletion first, at most `limit`.
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError>;
 

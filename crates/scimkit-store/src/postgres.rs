@@ -90,6 +90,8 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT NOT NULL, created TEXT COLLATE "C" NOT NULL, expires TEXT, revoked TEXT,
         last_used TEXT);
      CREATE INDEX tokens_by_tenant ON tokens (tenant, created, id);"#,
+    // 6: the tenant's identity-provider profile.
+    "ALTER TABLE tenant_settings ADD COLUMN profile TEXT;",
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.
@@ -1119,6 +1121,31 @@ impl Store for PgStore {
     async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
         soft_delete(&client, tenant).await
+    }
+
+    async fn set_profile(&self, tenant: &str, profile: Option<&str>) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        exec(
+            &client,
+            "INSERT INTO tenant_settings (tenant, soft_delete, profile) VALUES ($1, false, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET profile = excluded.profile",
+            &[&tenant, &profile],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = row_opt(
+            &client,
+            "SELECT profile FROM tenant_settings WHERE tenant = $1",
+            &[&tenant],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {

@@ -92,6 +92,8 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT NOT NULL, created TEXT NOT NULL, expires TEXT, revoked TEXT, last_used TEXT)
         WITHOUT ROWID;
      CREATE INDEX tokens_by_tenant ON tokens (tenant, created, id);",
+    // 9: the tenant's identity-provider profile.
+    "ALTER TABLE tenant_settings ADD COLUMN profile TEXT;",
 ];
 
 /// Resources in a SQLite database file.
@@ -1116,6 +1118,31 @@ impl Store for SqliteStore {
     async fn soft_delete(&self, tenant: &str) -> Result<bool, StoreError> {
         let tenant = owned(tenant);
         self.run(move |c| soft_delete(c, &tenant)).await
+    }
+
+    async fn set_profile(&self, tenant: &str, profile: Option<&str>) -> Result<(), StoreError> {
+        let (tenant, profile) = (owned(tenant), profile.map(str::to_owned));
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO tenant_settings (tenant, soft_delete, profile) VALUES (?1, 0, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET profile = excluded.profile",
+                params![tenant, profile],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError> {
+        let tenant = owned(tenant);
+        self.read(move |c| {
+            c.prepare_cached("SELECT profile FROM tenant_settings WHERE tenant = ?1")
+                .and_then(|mut s| s.query_row(params![tenant], |r| r.get(0)).optional())
+                .map(Option::flatten)
+                .map_err(StoreError::backend)
+        })
+        .await
     }
 
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {

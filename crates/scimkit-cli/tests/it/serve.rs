@@ -283,6 +283,37 @@ fn tenants_and_tokens_are_managed_from_the_command_line() {
     assert!(bad.stderr.contains("tenant name"), "{bad:?}");
     let dup = scimkit(["tenant", "create", "acme", "--data-dir", &data]);
     assert_eq!(dup.code, Some(1));
+    // The tenant's IdP profile.
+    let set = scimkit([
+        "tenant",
+        "set-profile",
+        "acme",
+        "entra",
+        "--data-dir",
+        &data,
+    ])
+    .success();
+    assert_eq!(set["profile"], "entra");
+    let bad = scimkit([
+        "tenant",
+        "set-profile",
+        "acme",
+        "azure",
+        "--data-dir",
+        &data,
+    ]);
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("onelogin"), "{bad:?}");
+    let reset = scimkit([
+        "tenant",
+        "set-profile",
+        "acme",
+        "default",
+        "--data-dir",
+        &data,
+    ])
+    .success();
+    assert_eq!(reset["profile"], "default");
     let tenants = scimkit(["tenant", "list", "--data-dir", &data]).success();
     assert_eq!(tenants[0]["tenant"], "acme");
 }

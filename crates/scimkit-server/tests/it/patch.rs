@@ -279,3 +279,25 @@ async fn entra_sets_the_manager_through_the_extension_path() {
         reply.body
     );
 }
+
+#[tokio::test]
+async fn a_tenant_profile_chooses_the_tolerances() {
+    let s = Server::new().await;
+    let user = s.create_user("profiled").await;
+    let uid = id(&user);
+    let entra = patch_op(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    // The default (lenient) reads Entra ID's capitalised op and string boolean.
+    s.patch(&format!("/Users/{uid}"), entra.clone())
+        .await
+        .expect(200);
+    // Strict refuses them, naming the operation.
+    s.scim.set_profile("acme", Some("strict")).await.unwrap();
+    let refused = s.patch(&format!("/Users/{uid}"), entra.clone()).await;
+    assert_error(&refused, 400, Some("invalidSyntax"));
+    // Entra's profile reads them again.
+    s.scim.set_profile("acme", Some("Entra")).await.unwrap();
+    s.patch(&format!("/Users/{uid}"), entra).await.expect(200);
+    // An unknown profile is refused with the list of names.
+    let err = s.scim.set_profile("acme", Some("azure")).await.unwrap_err();
+    assert!(err.to_string().contains("entra"), "{err}");
+}

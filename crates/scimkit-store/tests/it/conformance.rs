@@ -803,7 +803,7 @@ fn postgres_migration_4_backfills_the_time_index() {
         let task = tokio::spawn(conn);
         client
             .batch_execute(&format!(
-                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants;
+                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile;
                  DELETE FROM scimkit_migrations WHERE version >= 4",
                 schema.name
             ))
@@ -1417,6 +1417,33 @@ fn load_reads_without_assembling_members_or_groups() {
             );
             assert!(
                 store.load("other", "Group", "g1").await.unwrap().is_none(),
+                "{name}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_tenant_profile_is_kept_apart_from_soft_delete() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            assert_eq!(store.profile("acme").await.unwrap(), None, "{name}");
+            store.set_soft_delete("acme", true).await.unwrap();
+            store.set_profile("acme", Some("entra")).await.unwrap();
+            assert_eq!(
+                store.profile("acme").await.unwrap().as_deref(),
+                Some("entra"),
+                "{name}"
+            );
+            assert!(store.soft_delete("acme").await.unwrap(), "{name}");
+            // Set before soft delete on another tenant: soft delete stays off.
+            store.set_profile("beta", Some("okta")).await.unwrap();
+            assert!(!store.soft_delete("beta").await.unwrap(), "{name}");
+            store.set_profile("acme", None).await.unwrap();
+            assert_eq!(store.profile("acme").await.unwrap(), None, "{name}");
+            assert_eq!(
+                store.profile("beta").await.unwrap().as_deref(),
+                Some("okta"),
                 "{name}"
             );
         }
