@@ -180,6 +180,23 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.read_with(true, f).await
+    }
+
+    /// [`SqliteStore::read`] of one statement: it is its own transaction, so no explicit one
+    /// is opened around it.
+    async fn read_one<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.read_with(false, f).await
+    }
+
+    async fn read_with<T: Send + 'static>(
+        &self,
+        snapshot: bool,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let Some(readers) = &self.readers else {
             return self.run(move |c| f(c)).await;
         };
@@ -202,15 +219,18 @@ impl SqliteStore {
                 c
             }
         };
-        // One snapshot for the whole read; the statements are prepared once per connection.
+        // With `snapshot`, one read transaction around the whole read; the statements are
+        // prepared once per connection.
         let run = |sql: &str| {
             conn.prepare_cached(sql)
                 .and_then(|mut stmt| stmt.execute([]))
                 .map_err(StoreError::backend)
         };
-        run("BEGIN")?;
+        if snapshot {
+            run("BEGIN")?;
+        }
         let out = f(&conn);
-        if run("COMMIT").is_err() {
+        if snapshot && run("COMMIT").is_err() {
             // Not returned to the pool in an unknown state.
             return out;
         }
@@ -751,6 +771,40 @@ impl Store for SqliteStore {
 
     async fn get(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
         let (tenant, rt, id) = (owned(tenant), owned(rt), owned(id));
+        // Most resources belong to no group and have no members: one statement finds the
+        // resource and whether any membership row names it; only then are the rows read,
+        // in one snapshot with the resource.
+        let (t, r, i) = (tenant.clone(), rt.clone(), id.clone());
+        let first = self
+            .read_one(move |c| {
+                c.prepare_cached(
+                    "SELECT version, created, modified, body,
+                            EXISTS (SELECT 1 FROM members WHERE tenant = ?1 AND member_id = ?3)
+                            OR EXISTS (SELECT 1 FROM members WHERE tenant = ?1 AND group_id = ?3)
+                     FROM resources WHERE tenant = ?1 AND type = ?2 AND id = ?3",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![t, r, i], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, bool>(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(StoreError::backend)
+            })
+            .await?;
+        match first {
+            None => return Ok(None),
+            Some((v, created, modified, body, false)) => {
+                return row_to_stored(&rt, id, v, created, modified, &body).map(Some);
+            }
+            Some(_) => {}
+        }
         self.read(move |c| {
             load(c, &tenant, &rt, &id)?
                 .map(|s| assemble(c, &tenant, s))
@@ -761,7 +815,7 @@ impl Store for SqliteStore {
 
     async fn load(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
         let (tenant, rt, id) = (owned(tenant), owned(rt), owned(id));
-        self.read(move |c| load(c, &tenant, &rt, &id)).await
+        self.read_one(move |c| load(c, &tenant, &rt, &id)).await
     }
 
     async fn replace(
@@ -982,7 +1036,7 @@ impl Store for SqliteStore {
         member_id: &str,
     ) -> Result<bool, StoreError> {
         let (tenant, group, member) = (owned(tenant), owned(group_id), owned(member_id));
-        self.read(move |c| is_member(c, &tenant, &group, &member))
+        self.read_one(move |c| is_member(c, &tenant, &group, &member))
             .await
     }
 
@@ -1136,7 +1190,7 @@ impl Store for SqliteStore {
 
     async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError> {
         let tenant = owned(tenant);
-        self.read(move |c| {
+        self.read_one(move |c| {
             c.prepare_cached("SELECT profile FROM tenant_settings WHERE tenant = ?1")
                 .and_then(|mut s| s.query_row(params![tenant], |r| r.get(0)).optional())
                 .map(Option::flatten)
@@ -1298,7 +1352,7 @@ impl Store for SqliteStore {
 
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         let id = owned(id);
-        self.read(move |c| {
+        self.read_one(move |c| {
             c.prepare_cached(
                 "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens WHERE id = ?1",
             )
