@@ -84,6 +84,17 @@ pub(crate) enum TenantCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Turn soft delete on or off for a tenant: with it on, a deleted user or group vanishes
+    /// from SCIM as before, and its last state is kept for audit until purged.
+    SetSoftDelete {
+        /// The tenant.
+        tenant: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -275,6 +286,29 @@ impl Settings {
             })
     }
 
+    /// The store for administration: tenants, tokens, settings and logs. It leaves the
+    /// custom-schema unique index as the server built it.
+    async fn open_admin(&self) -> Result<Scim, String> {
+        let registry = self.registry()?;
+        let store: Arc<dyn Store> = match self.database() {
+            Some(url) => Arc::new(
+                PgStore::connect_for_admin(&url, self.database_schema().as_deref())
+                    .await
+                    .map_err(|e| format!("PostgreSQL at {}: {e}", redact(&url)))?,
+            ),
+            None => {
+                let dir = self.data_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let path = dir.join("scimkit.db");
+                Arc::new(
+                    SqliteStore::open_for_admin(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )
+            }
+        };
+        Ok(Scim::new(store, registry, self.config()))
+    }
+
     async fn open(&self) -> Result<Scim, String> {
         let registry = self.registry()?;
         let store: Arc<dyn Store> = match self.database() {
@@ -447,7 +481,7 @@ pub(crate) fn tenant(command: TenantCommand) -> Result<Value, String> {
             let settings = Settings::load(&store)?;
             let origin = settings.origin(None);
             runtime()?.block_on(async move {
-                let scim = settings.open().await?;
+                let scim = settings.open_admin().await?;
                 scim.create_tenant(&name).await.map_err(|e| e.to_string())?;
                 let t = scim
                     .issue_token(&name, label.as_deref(), None)
@@ -463,7 +497,7 @@ pub(crate) fn tenant(command: TenantCommand) -> Result<Value, String> {
         } => {
             let settings = Settings::load(&store)?;
             runtime()?.block_on(async move {
-                let scim = settings.open().await?;
+                let scim = settings.open_admin().await?;
                 if scim
                     .store()
                     .tenant(&tenant)
@@ -480,11 +514,36 @@ pub(crate) fn tenant(command: TenantCommand) -> Result<Value, String> {
                 Ok(json!({"tenant": tenant, "profile": chosen.unwrap_or("default")}))
             })
         }
+        TenantCommand::SetSoftDelete {
+            tenant,
+            state,
+            store,
+        } => {
+            let settings = Settings::load(&store)?;
+            runtime()?.block_on(async move {
+                let scim = settings.open_admin().await?;
+                if scim
+                    .store()
+                    .tenant(&tenant)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
+                    return Err(format!("no tenant {tenant}"));
+                }
+                let on = state == "on";
+                scim.store()
+                    .set_soft_delete(&tenant, on)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(json!({"tenant": tenant, "soft_delete": on}))
+            })
+        }
         TenantCommand::List { store } => {
             let settings = Settings::load(&store)?;
             let origin = settings.origin(None);
             runtime()?.block_on(async move {
-                let scim = settings.open().await?;
+                let scim = settings.open_admin().await?;
                 let tenants = scim.store().tenants().await.map_err(|e| e.to_string())?;
                 Ok(Value::Array(
                     tenants
@@ -510,7 +569,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
             let settings = Settings::load(&store)?;
             let origin = settings.origin(None);
             runtime()?.block_on(async move {
-                let scim = settings.open().await?;
+                let scim = settings.open_admin().await?;
                 let expires = expires_in_days
                     .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
                 let t = scim
@@ -523,7 +582,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
         TokenCommand::List { tenant, store } => {
             let settings = Settings::load(&store)?;
             runtime()?.block_on(async move {
-                let scim = settings.open().await?;
+                let scim = settings.open_admin().await?;
                 let tokens = scim
                     .store()
                     .tokens(&tenant)
@@ -546,7 +605,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
         TokenCommand::Revoke { tenant, id, store } => {
             let settings = Settings::load(&store)?;
             runtime()?.block_on(async move {
-                let scim = settings.open().await?;
+                let scim = settings.open_admin().await?;
                 let revoked = scim
                     .revoke_token(&tenant, &id)
                     .await
@@ -563,7 +622,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
 pub(crate) fn log(args: LogArgs) -> Result<Value, String> {
     let settings = Settings::load(&args.store)?;
     runtime()?.block_on(async move {
-        let scim = settings.open().await?;
+        let scim = settings.open_admin().await?;
         let records = scim
             .store()
             .audit(&args.tenant, args.limit)

@@ -356,11 +356,11 @@ impl<'a, 'r> Evaluator<'a, 'r> {
                 }
             }
         };
-        // A multi-valued complex attribute without a sub-attribute compares its `value`.
+        // A complex attribute without a sub-attribute compares its `value`, when it has one:
+        // `emails eq "…"`, `members eq "…"`, and the enterprise `manager eq "…"` that Entra ID
+        // sends to check a reference.
         let value_def = def.sub_attribute("value");
-        if let (false, AttributeType::Complex, true, Some(value_def)) =
-            (whole, def.kind, def.multi_valued, value_def)
-        {
+        if let (false, AttributeType::Complex, Some(value_def)) = (whole, def.kind, value_def) {
             let inner = values
                 .into_iter()
                 .filter_map(|v| v.as_object().and_then(|o| get_ci(o, "value")))

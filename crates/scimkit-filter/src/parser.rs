@@ -32,6 +32,7 @@ pub const DEFAULT_MAX_LEN: usize = 64 * 1024;
 pub struct Parser {
     nest_limit: usize,
     max_len: usize,
+    bare_strings: bool,
 }
 
 impl Default for Parser {
@@ -46,7 +47,17 @@ impl Parser {
         Self {
             nest_limit: DEFAULT_NEST_LIMIT,
             max_len: DEFAULT_MAX_LEN,
+            bare_strings: false,
         }
+    }
+
+    /// Also read an unquoted word as a string comparison value (`externalId eq jyoung`, `id
+    /// eq 54D382A4-2050-…`), as Microsoft's Entra ID documentation shows; the word ends at
+    /// whitespace, `)` or `]`. `true`, `false`, `null` and numbers keep their meaning. Off
+    /// by default: RFC 7644 requires strings to be quoted.
+    pub const fn bare_strings(mut self, on: bool) -> Self {
+        self.bare_strings = on;
+        self
     }
 
     /// The deepest nesting of parentheses, `not (…)` and `[…]` accepted.
@@ -179,6 +190,7 @@ impl Parser {
         }
         let state = State {
             nest_limit: self.nest_limit,
+            bare_strings: self.bare_strings,
             _input: std::marker::PhantomData,
         };
         body(&state, input).map_err(|fail| {
@@ -332,6 +344,7 @@ fn starts_with_ci(i: &str, word: &str) -> bool {
 
 struct State<'a> {
     nest_limit: usize,
+    bare_strings: bool,
     _input: std::marker::PhantomData<&'a str>,
 }
 
@@ -607,6 +620,9 @@ impl<'a> State<'a> {
     fn comp_value(&self, i: &'a str) -> PResult<'a, CompValue> {
         match i.as_bytes().first() {
             Some(b'"') => self.string(i),
+            Some(b'-' | b'0'..=b'9') if self.bare_strings => {
+                self.number(i).or_else(|e| self.bare_word(i).ok_or(e))
+            }
             Some(b'-' | b'0'..=b'9') => self.number(i),
             Some(b'.' | b'+') => Err(self.fail_at(i, ErrorKind::InvalidNumber, token_len(i))),
             Some(_) => {
@@ -619,6 +635,11 @@ impl<'a> State<'a> {
                         return Ok((&i[word.len()..], value));
                     }
                 }
+                if self.bare_strings
+                    && let Some(word) = self.bare_word(i)
+                {
+                    return Ok(word);
+                }
                 Err(self.expected(
                     i,
                     "a comparison value (a string, a number, true, false or null)",
@@ -629,6 +650,14 @@ impl<'a> State<'a> {
                 "a comparison value (a string, a number, true, false or null)",
             )),
         }
+    }
+
+    /// An unquoted word as a string value (see [`Parser::bare_strings`]).
+    fn bare_word(&self, i: &'a str) -> Option<(&'a str, CompValue)> {
+        let end = i
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | ']' | '"' | '['))
+            .unwrap_or(i.len());
+        (end > 0).then(|| (&i[end..], CompValue::Str(i[..end].into())))
     }
 
     /// A JSON number (RFC 8259 §6).

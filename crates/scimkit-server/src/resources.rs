@@ -433,6 +433,47 @@ async fn type_body_members(
     Ok(())
 }
 
+/// Entra ID requires group names to be unique in a tenant ("Groups must have uniqueness on
+/// the displayName value"); RFC 7643 does not. Tenants with the `entra` profile get a 409
+/// for a second group of a name (compared as `displayName eq`, case-insensitively). The check
+/// reads before the write, so two creations racing with one name can both pass; Entra ID
+/// sends a tenant's group operations one at a time.
+async fn check_group_name(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    body: &Map<String, Value>,
+    except: Option<&str>,
+) -> Result<(), Failure> {
+    if rt.name != "Group" || call.tolerance.patch.name() != "entra" {
+        return Ok(());
+    }
+    let Some(name) = body.get("displayName").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let filter = format!("displayName eq {}", Value::String(name.to_owned()));
+    let query = Query::filter(&filter)?.page(1, 2);
+    let page = scim
+        .inner
+        .store
+        .search(&call.tenant, &rt.name, &query)
+        .await?;
+    if let Some(other) = page
+        .resources
+        .iter()
+        .find(|r| Some(r.id.as_str()) != except)
+    {
+        return Err(Failure::typed(
+            ScimType::Uniqueness,
+            format!(
+                "displayName {name:?} is already the name of group {}: Entra ID requires unique group names (tenant profile entra)",
+                other.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn resource_reply(
     scim: &Scim,
     call: &Call,
@@ -468,6 +509,7 @@ pub(crate) async fn create(
     )?;
     strip(rt, &mut resource);
     type_body_members(scim, call, rt, &mut resource).await?;
+    check_group_name(scim, call, rt, &resource, None).await?;
     let id = scim.inner.env.new_id();
     Ok(scim
         .inner
@@ -522,6 +564,7 @@ pub(crate) async fn replace(
         )?;
         strip(rt, &mut resource);
         type_body_members(scim, call, rt, &mut resource).await?;
+        check_group_name(scim, call, rt, &resource, Some(id)).await?;
         let written = store
             .replace(
                 &call.tenant,
@@ -699,6 +742,9 @@ pub(crate) async fn patch(
             return Ok(current);
         }
         strip(rt, &mut resource);
+        if change.changed_attributes.iter().any(|a| a == "displayName") {
+            check_group_name(scim, call, rt, &resource, Some(id)).await?;
+        }
         let only_members = change.changed_attributes.iter().all(|a| a == "members");
         let written = if is_group && only_members {
             let mut values: Vec<Value> = change.members.added.values().cloned().collect();
@@ -856,10 +902,18 @@ impl ListParams {
     }
 
     /// The store query, with the page size capped at `max_results`.
-    fn query(&self, scim: &Scim) -> Result<Query, Failure> {
+    fn query(&self, scim: &Scim, call: &Call) -> Result<Query, Failure> {
         let config = &scim.inner.config;
         let mut q = match &self.filter {
-            Some(f) if !f.trim().is_empty() => Query::filter(f)?,
+            Some(f) if !f.trim().is_empty() => {
+                // Unquoted values (Entra ID's documented `externalId eq jyoung`) are read as
+                // strings unless the tenant reads requests strictly.
+                let strict = call.tolerance.patch.name() == "strict";
+                let parser = scimkit_filter::Parser::new().bare_strings(!strict);
+                let mut q = Query::all();
+                q.filter = Some(parser.parse_filter(f)?);
+                q
+            }
             _ => Query::all(),
         };
         let number = |name: &str, v: &Option<String>| -> Result<Option<i64>, Failure> {
@@ -914,7 +968,7 @@ impl ListParams {
 }
 
 async fn list(scim: &Scim, call: &Call, rt: &ResourceType, params: &ListParams) -> Outcome {
-    let query = params.query(scim)?;
+    let query = params.query(scim, call)?;
     let page = scim
         .inner
         .store
@@ -979,7 +1033,7 @@ async fn search_all(scim: &Scim, call: &Call, params: &ListParams) -> Outcome {
             "a search at the root spans resource types: sort and cursors work per endpoint (POST /Users/.search)",
         ));
     }
-    let query = params.query(scim)?;
+    let query = params.query(scim, call)?;
     let filter: Option<Filter> = query.filter.clone();
     let wanted_start = query.start_index.max(1) - 1;
     let count = query.count.unwrap_or(usize::MAX);

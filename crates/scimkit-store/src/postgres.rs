@@ -123,6 +123,23 @@ impl PgStore {
         schema: Option<&str>,
         registry: Registry,
     ) -> Result<Self, StoreError> {
+        Self::connect_with(url, schema, registry, true).await
+    }
+
+    /// Connects for administration (tenants, tokens, settings, logs): migrations are applied,
+    /// but the unique index of custom schemas is left as the servers built it, whatever
+    /// schemas this process knows. Write resources only through [`PgStore::connect`] with the
+    /// servers' schemas.
+    pub async fn connect_for_admin(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        Self::connect_with(url, schema, Registry::new(), false).await
+    }
+
+    async fn connect_with(
+        url: &str,
+        schema: Option<&str>,
+        registry: Registry,
+        reindex: bool,
+    ) -> Result<Self, StoreError> {
         let mut config = tokio_postgres::Config::from_str(url).map_err(pg)?;
         if let Some(schema) = schema {
             if !schema
@@ -162,7 +179,7 @@ impl PgStore {
             registry: Arc::new(registry),
             pool,
         };
-        store.migrate().await?;
+        store.migrate(reindex).await?;
         Ok(store)
     }
 
@@ -173,7 +190,7 @@ impl PgStore {
             .then(|| unique_keys(&self.registry, rt, body))
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self, reindex: bool) -> Result<(), StoreError> {
         let mut client = self.pool.get().await.map_err(pg)?;
         let tx = client.transaction().await.map_err(pg)?;
         // One migrator at a time across instances.
@@ -198,7 +215,9 @@ impl PgStore {
             .await
             .map_err(pg)?;
         }
-        sync_uniques(&tx, &self.registry).await?;
+        if reindex {
+            sync_uniques(&tx, &self.registry).await?;
+        }
         tx.commit().await.map_err(pg)
     }
 

@@ -123,8 +123,24 @@ const MAX_IDLE_READERS: usize = 16;
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: impl AsRef<Path>, registry: Registry) -> Result<Self, StoreError> {
+        Self::open_with(path, registry, true)
+    }
+
+    /// Opens the database for administration (tenants, tokens, settings, logs): migrations
+    /// are applied, but the unique index of custom schemas is left as the server that
+    /// serves the resources built it, whatever schemas this process knows. Write resources
+    /// only through a store opened with [`SqliteStore::open`] and the server's schemas.
+    pub fn open_for_admin(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Registry::new(), false)
+    }
+
+    fn open_with(
+        path: impl AsRef<Path>,
+        registry: Registry,
+        reindex: bool,
+    ) -> Result<Self, StoreError> {
         let conn = Connection::open(path.as_ref()).map_err(StoreError::backend)?;
-        let mut store = Self::setup(conn, registry)?;
+        let mut store = Self::setup(conn, registry, reindex)?;
         store.readers = Some(Arc::new(Readers {
             path: path.as_ref().to_owned(),
             idle: Mutex::new(Vec::new()),
@@ -135,10 +151,10 @@ impl SqliteStore {
     /// A private in-memory database (for tests).
     pub fn open_in_memory(registry: Registry) -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(StoreError::backend)?;
-        Self::setup(conn, registry)
+        Self::setup(conn, registry, true)
     }
 
-    fn setup(mut conn: Connection, registry: Registry) -> Result<Self, StoreError> {
+    fn setup(mut conn: Connection, registry: Registry, reindex: bool) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(StoreError::backend)?;
         // Switching a new file to WAL can report "locked" without waiting while another
@@ -159,7 +175,9 @@ impl SqliteStore {
             }
         }
         migrate(&mut conn)?;
-        sync_uniques(&mut conn, &registry)?;
+        if reindex {
+            sync_uniques(&mut conn, &registry)?;
+        }
         let unique_types = unique_attrs(&registry)
             .into_iter()
             .map(|(t, _)| t)

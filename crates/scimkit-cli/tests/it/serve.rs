@@ -314,6 +314,16 @@ fn tenants_and_tokens_are_managed_from_the_command_line() {
     ])
     .success();
     assert_eq!(reset["profile"], "default");
+    let soft = scimkit([
+        "tenant",
+        "set-soft-delete",
+        "acme",
+        "on",
+        "--data-dir",
+        &data,
+    ])
+    .success();
+    assert_eq!(soft["soft_delete"], true);
     let tenants = scimkit(["tenant", "list", "--data-dir", &data]).success();
     assert_eq!(tenants[0]["tenant"], "acme");
 }
@@ -343,6 +353,18 @@ fn custom_resource_types_from_a_schema_directory_are_served() {
         (409, &json!("uniqueness")),
         "{dup}"
     );
+    // An admin command run without --schemas leaves the unique index alone.
+    scimkit([
+        "token",
+        "list",
+        "--tenant",
+        "default",
+        "--data-dir",
+        &dir.path("data"),
+    ])
+    .success();
+    let (status, dup) = server.request("POST", "/scim/v2/default/Devices", "t", Some(&device));
+    assert_eq!(status, 409, "{dup}");
     let (status, list) = server.request(
         "GET",
         "/scim/v2/default/Devices?filter=serialNumber%20eq%20%22ACME-RKT-0001%22",

@@ -232,3 +232,48 @@ fn custom_schema_types() {
     assert!(eval(r#"ports co "4""#).is_err());
     assert!(eval(r#"ports eq "4""#).is_err());
 }
+
+#[test]
+fn a_single_complex_attribute_with_a_value_compares_its_value() {
+    // Entra ID checks a manager reference with `manager eq "<id>"` (its Example 4).
+    yes(r#"manager eq "26118915""#);
+    yes(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq "26118915""#);
+    no(r#"manager eq "other""#);
+    yes(r#"id eq "2819c223-7f76-453a-919d-413861904646" and manager eq "26118915""#);
+    // A complex attribute without a `value` still cannot be compared.
+    assert!(invalid(r#"name eq "Barbara""#).contains("name a sub-attribute"));
+}
+
+#[test]
+fn bare_strings_read_unquoted_words_only_when_asked() {
+    let lenient = scimkit_filter::Parser::new().bare_strings(true);
+    let registry = Registry::new();
+    let users = registry.bind("User").unwrap();
+    let matches = |f: &str| {
+        lenient
+            .parse_filter(f)
+            .unwrap()
+            .matches(&user(), &users)
+            .unwrap()
+    };
+    // Microsoft's Example 1 and the historical id/manager query, unquoted.
+    assert!(matches("externalId eq Ext-701984"));
+    assert!(!matches("externalId eq jyoung"));
+    assert!(matches(
+        r#"id eq 2819c223-7f76-453a-919d-413861904646 and manager eq "26118915""#
+    ));
+    // Keywords and numbers keep their meaning; the word ends at a bracket or parenthesis.
+    assert!(matches("active eq true"));
+    assert!(matches("(userName eq BJensen@example.com)"));
+    assert!(matches("emails[type eq work]"));
+    assert_eq!(
+        lenient.parse_filter("x eq 42").unwrap().to_string(),
+        "x eq 42"
+    );
+    assert_eq!(
+        lenient.parse_filter("x eq 42abc").unwrap().to_string(),
+        r#"x eq "42abc""#
+    );
+    // The default parser follows RFC 7644: strings are quoted.
+    assert!(parse("externalId eq jyoung").is_err());
+}

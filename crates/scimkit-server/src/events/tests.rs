@@ -825,6 +825,10 @@ fn poll_call(method: Method, body: Value) -> Call {
         tenant: "acme".into(),
         token_id: "tok".into(),
         base_url: ISS.into(),
+        tolerance: std::sync::Arc::new(crate::service::Tolerance {
+            patch: scimkit_patch::Profile::lenient(),
+            normalize: scimkit_schema::NormalizeOptions::lenient(),
+        }),
         method,
         query: Vec::new(),
         headers: HeaderMap::new(),

@@ -52,6 +52,9 @@ struct Suite {
     description: Option<String>,
     /// The documents the steps are taken from.
     sources: Vec<String>,
+    /// The tenant's IdP profile (`Scim::set_profile`), when the suite needs one.
+    #[serde(default)]
+    profile: Option<String>,
     /// Headers sent with every step (a step's own headers override them; `null` drops one).
     #[serde(default)]
     headers: BTreeMap<String, Option<String>>,
@@ -108,7 +111,7 @@ struct Expect {
     /// A subset the answer's body must match (see [`compare`]).
     #[serde(default)]
     body: Option<Value>,
-    /// JSON pointers (or top-level keys) that must not be in the body.
+    /// JSON pointers (or top-level keys) that must be unassigned: missing, `null` or `[]`.
     #[serde(default)]
     absent: Vec<String>,
     /// Header name → value (equal, or equal up to `;` parameters), `"*"` (present), or
@@ -133,8 +136,12 @@ impl Status {
         }
     }
 
-    fn is_alternatives(&self) -> bool {
-        matches!(self, Self::Any(all) if all.len() > 1)
+    /// The preferred status: the one whose body `expect.body` describes.
+    fn first(&self) -> u16 {
+        match self {
+            Self::One(s) => *s,
+            Self::Any(all) => all.first().copied().unwrap_or_default(),
+        }
     }
 }
 
@@ -165,6 +172,9 @@ fn load(file: &str) -> Suite {
 fn check_shape(file: &str, suite: &Suite) {
     assert!(!suite.idp.trim().is_empty(), "{file}: no idp");
     assert!(!suite.sources.is_empty(), "{file}: no sources");
+    if let Some(d) = &suite.description {
+        assert!(!d.trim().is_empty(), "{file}: an empty description");
+    }
     for link in &suite.sources {
         assert!(link.starts_with("https://"), "{file}: source {link:?}");
     }
@@ -183,6 +193,9 @@ fn check_shape(file: &str, suite: &Suite) {
             "{at}: both body and raw"
         );
         assert!(step.path.starts_with('/'), "{at}: a path starts with /");
+        if let Status::Any(all) = &step.expect.status {
+            assert!(!all.is_empty(), "{at}: an empty status list");
+        }
     }
 }
 
@@ -279,7 +292,9 @@ fn compare(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>) {
         }
         if let Some(wanted) = map.get("$contains") {
             let (Value::Array(wanted), Value::Array(items)) = (wanted, actual) else {
-                out.push(format!("{at}: expected an array containing {wanted}, got {actual}"));
+                out.push(format!(
+                    "{at}: expected an array containing {wanted}, got {actual}"
+                ));
                 return;
             };
             for w in wanted {
@@ -409,7 +424,7 @@ fn config() -> Config {
 }
 
 /// A fresh server with tenant `acme`; returns it and the tenant's token.
-async fn start(transport: Transport) -> (Target, String) {
+async fn start(transport: Transport, profile: Option<&str>) -> (Target, String) {
     let registry = Registry::new();
     let scim = match transport {
         Transport::Core => Scim::with_env(
@@ -425,6 +440,11 @@ async fn start(transport: Transport) -> (Target, String) {
         ),
     };
     scim.create_tenant(TENANT).await.expect("tenant acme");
+    if let Some(profile) = profile {
+        scim.set_profile(TENANT, Some(profile))
+            .await
+            .expect("a known profile");
+    }
     let token = scim
         .issue_token(TENANT, Some("idp replay"), None)
         .await
@@ -467,7 +487,7 @@ impl Target {
     ) -> Answer {
         match self {
             Self::Core(scim) => {
-                let mut builder = http::Request::builder().method(method).uri(uri);
+                let mut builder = ::http::Request::builder().method(method).uri(uri);
                 for (n, v) in headers {
                     builder = builder.header(n.as_str(), v.as_str());
                 }
@@ -624,21 +644,27 @@ fn show(bytes: &[u8]) -> String {
 
 /// The request a step sends, after substitution.
 #[derive(Debug)]
-struct Prepared {
+struct Request {
     uri: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
-    expect_body: Option<Value>,
-    expect_headers: Vec<(String, Option<String>)>,
+}
+
+/// What a step expects, after substitution (which happens after the step's own `save`, so
+/// that it can name values of the same answer, such as `${base_url}/Users/${user_id}`).
+#[derive(Debug)]
+struct Wanted {
+    body: Option<Value>,
+    headers: Vec<(String, Option<String>)>,
     absent: Vec<String>,
 }
 
-fn prepare(
+fn request(
     suite: &Suite,
     step: &Step,
     token: &str,
     vars: &BTreeMap<String, Value>,
-) -> Result<Prepared, String> {
+) -> Result<Request, String> {
     let path = subst_str(&step.path, vars)?;
     let uri = format!("/scim/v2/{TENANT}{}", encode_path(&path));
     let body = match (&step.body, &step.raw) {
@@ -662,16 +688,20 @@ fn prepare(
             headers.push((name, subst_str(&value, vars)?));
         }
     }
-    let expect_body = step
+    Ok(Request { uri, headers, body })
+}
+
+fn wanted(step: &Step, vars: &BTreeMap<String, Value>) -> Result<Wanted, String> {
+    let body = step
         .expect
         .body
         .as_ref()
         .map(|b| subst(b, vars))
         .transpose()?;
-    let mut expect_headers = Vec::new();
+    let mut headers = Vec::new();
     for (name, value) in &step.expect.headers {
         let value = value.as_deref().map(|v| subst_str(v, vars)).transpose()?;
-        expect_headers.push((name.clone(), value));
+        headers.push((name.clone(), value));
     }
     let absent = step
         .expect
@@ -679,18 +709,15 @@ fn prepare(
         .iter()
         .map(|a| subst_str(a, vars))
         .collect::<Result<_, _>>()?;
-    Ok(Prepared {
-        uri,
-        headers,
+    Ok(Wanted {
         body,
-        expect_body,
-        expect_headers,
+        headers,
         absent,
     })
 }
 
 /// Checks an answer against a step's expectations; returns one line per mismatch.
-fn check(step: &Step, prepared: &Prepared, answer: &Answer) -> Vec<String> {
+fn check(step: &Step, wanted: &Wanted, answer: &Answer) -> Vec<String> {
     let mut out = Vec::new();
     if !step.expect.status.allows(answer.status) {
         out.push(format!(
@@ -712,22 +739,24 @@ fn check(step: &Step, prepared: &Prepared, answer: &Answer) -> Vec<String> {
     if answer.status == 204 && !answer.body.is_empty() {
         out.push("a 204 answer has a body".to_owned());
     }
-    // With alternatives (200 or 204), the body is checked only when there is one.
-    let check_body = !(step.expect.status.is_alternatives() && answer.body.is_empty());
-    if check_body {
-        if let Some(want) = &prepared.expect_body {
+    // With alternatives (`[200, 204]`), the body is checked only against the first.
+    if step.expect.status.first() == answer.status {
+        if let Some(want) = &wanted.body {
             match &json {
                 Some(have) => compare(want, have, "body", &mut out),
                 None => out.push(format!("body: expected {want}, got no JSON body")),
             }
         }
-        for at in &prepared.absent {
-            if let Some(have) = json.as_ref().and_then(|j| locate(j, at)) {
-                out.push(format!("body {at}: expected absent, got {have}"));
+        // Unassigned: missing, `null`, or `[]` (RFC 7643 §2.5 makes them the same state).
+        for at in &wanted.absent {
+            match json.as_ref().and_then(|j| locate(j, at)) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) if items.is_empty() => {}
+                Some(have) => out.push(format!("body {at}: expected absent, got {have}")),
             }
         }
     }
-    for (name, want) in &prepared.expect_headers {
+    for (name, want) in &wanted.headers {
         let have = answer.header(name);
         match (want.as_deref(), have) {
             (None, None) | (Some("*"), Some(_)) => {}
@@ -745,18 +774,18 @@ fn check(step: &Step, prepared: &Prepared, answer: &Answer) -> Vec<String> {
 /// Replays one suite file on one transport and panics with every failed step.
 async fn replay(file: &str, transport: Transport) {
     let suite = load(file);
-    let (target, token) = start(transport).await;
+    let (target, token) = start(transport, suite.profile.as_deref()).await;
     let mut vars: BTreeMap<String, Value> = BTreeMap::new();
     vars.insert("base_url".into(), Value::String(target.base_url()));
     vars.insert("token".into(), Value::String(token.clone()));
     let mut failures = Vec::new();
     for (i, step) in suite.steps.iter().enumerate() {
         let title = format!("step {} `{}`", i + 1, step.name);
-        let prepared = match prepare(&suite, step, &token, &vars) {
-            Ok(p) => p,
+        let request = match request(&suite, step, &token, &vars) {
+            Ok(r) => r,
             Err(missing) => {
                 failures.push(format!(
-                    "{title}: skipped: needs {missing}, which an earlier failed step should have saved"
+                    "{title}: skipped: needs {missing}, which an earlier failed step should have saved\n"
                 ));
                 continue;
             }
@@ -764,44 +793,54 @@ async fn replay(file: &str, transport: Transport) {
         let answer = target
             .send(
                 &step.method,
-                &prepared.uri,
-                &prepared.headers,
-                prepared.body.clone(),
+                &request.uri,
+                &request.headers,
+                request.body.clone(),
             )
             .await;
-        let mismatches = check(step, &prepared, &answer);
-        if mismatches.is_empty() {
-            for (var, at) in &step.save {
-                let value = if let Some(name) = at.strip_prefix("header:") {
-                    answer.header(name).map(|h| Value::String(h.to_owned()))
-                } else {
-                    serde_json::from_slice::<Value>(&answer.body)
-                        .ok()
-                        .and_then(|j| locate(&j, at).cloned())
-                };
-                match value {
-                    Some(v) => {
-                        vars.insert(var.clone(), v);
-                    }
-                    None => failures.push(format!("{title}: cannot save {var} from {at}")),
+        let mut mismatches = Vec::new();
+        let json = serde_json::from_slice::<Value>(&answer.body).ok();
+        for (var, at) in &step.save {
+            let value = match at.strip_prefix("header:") {
+                Some(name) => answer.header(name).map(|h| Value::String(h.to_owned())),
+                None => json.as_ref().and_then(|j| locate(j, at).cloned()),
+            };
+            match value {
+                Some(v) => {
+                    vars.insert(var.clone(), v);
+                }
+                None => mismatches.push(format!("save {var}: nothing at {at}")),
+            }
+        }
+        let wanted = match wanted(step, &vars) {
+            Ok(w) => w,
+            Err(missing) => {
+                mismatches.push(format!("the expectation needs {missing}"));
+                Wanted {
+                    body: None,
+                    headers: Vec::new(),
+                    absent: Vec::new(),
                 }
             }
+        };
+        mismatches.extend(check(step, &wanted, &answer));
+        if mismatches.is_empty() {
             continue;
         }
         let mut report = String::new();
         let _ = writeln!(report, "{title} failed");
         let _ = writeln!(report, "  why: {}", step.why);
         let _ = writeln!(report, "  source: {}", step.source.all().join(" "));
-        let _ = writeln!(report, "  request: {} {}", step.method, prepared.uri);
-        if !prepared.body.is_empty() {
-            let _ = writeln!(report, "  request body: {}", show(&prepared.body));
+        let _ = writeln!(report, "  request: {} {}", step.method, request.uri);
+        if !request.body.is_empty() {
+            let _ = writeln!(report, "  request body: {}", show(&request.body));
         }
         let _ = writeln!(report, "  mismatches:");
         for m in &mismatches {
             let _ = writeln!(report, "    - {m}");
         }
         let _ = writeln!(report, "  expected status: {}", step.expect.status);
-        if let Some(want) = &prepared.expect_body {
+        if let Some(want) = &wanted.body {
             let _ = writeln!(
                 report,
                 "  expected body (subset): {}",
@@ -885,8 +924,16 @@ fn the_matcher_pairs_arrays_and_reports_paths() {
     assert!(matches(&json!({"b": {"$type": "string"}}), &actual));
     assert!(!matches(&json!({"d": null}), &actual));
     let mut out = Vec::new();
-    compare(&json!({"a": [{"v": 1}, {"v": 3}]}), &actual, "body", &mut out);
-    assert_eq!(out, vec!["body/a/1: no element matches {\"v\":3}".to_owned()]);
+    compare(
+        &json!({"a": [{"v": 1}, {"v": 3}]}),
+        &actual,
+        "body",
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        vec!["body/a/1: no element matches {\"v\":3}".to_owned()]
+    );
     assert_eq!(
         encode_path("/Users?filter=userName eq \"a+b@x\"&count=1"),
         "/Users?filter=userName%20eq%20%22a%2Bb%40x%22&count=1"

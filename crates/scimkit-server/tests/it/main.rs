@@ -12,6 +12,8 @@
 //! - `discovery`: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`, `/Me`.
 //! - `bulk`: `/Bulk` with bulkId references, cycles and `failOnErrors`.
 //! - `smoke`: raw HTTP/1.1 over a socket, and graceful shutdown.
+//! - `idp`: the identity providers' documented request sequences (`tests/idp/*.json`),
+//!   replayed through the core and over HTTP.
 //!
 //! [`Scim::handle`]: scimkit_server::Scim::handle
 
@@ -21,6 +23,7 @@ mod discovery;
 mod errors;
 mod etags;
 mod groups;
+mod idp;
 mod limits;
 mod lists;
 mod patch;
