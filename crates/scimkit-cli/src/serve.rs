@@ -349,6 +349,15 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// An error unless `tenant` exists.
+async fn require_tenant(scim: &Scim, tenant: &str) -> Result<(), String> {
+    match scim.store().tenant(tenant).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(format!("no tenant {tenant}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -498,15 +507,7 @@ pub(crate) fn tenant(command: TenantCommand) -> Result<Value, String> {
             let settings = Settings::load(&store)?;
             runtime()?.block_on(async move {
                 let scim = settings.open_admin().await?;
-                if scim
-                    .store()
-                    .tenant(&tenant)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                {
-                    return Err(format!("no tenant {tenant}"));
-                }
+                require_tenant(&scim, &tenant).await?;
                 let chosen = (profile != "default").then_some(profile.as_str());
                 scim.set_profile(&tenant, chosen)
                     .await
@@ -522,15 +523,7 @@ pub(crate) fn tenant(command: TenantCommand) -> Result<Value, String> {
             let settings = Settings::load(&store)?;
             runtime()?.block_on(async move {
                 let scim = settings.open_admin().await?;
-                if scim
-                    .store()
-                    .tenant(&tenant)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                {
-                    return Err(format!("no tenant {tenant}"));
-                }
+                require_tenant(&scim, &tenant).await?;
                 let on = state == "on";
                 scim.store()
                     .set_soft_delete(&tenant, on)
