@@ -56,6 +56,24 @@ async fn run(users: usize, rounds: usize) {
         ids.push(v["id"].as_str().expect("id").to_owned());
     }
     let pick = |k: usize| &ids[(k * 7919) % ids.len()];
+    // Half the users belong to one group, as in a directory where most people are in some
+    // group: their reads assemble `groups`.
+    let members: Vec<serde_json::Value> = ids
+        .iter()
+        .step_by(2)
+        .map(|id| serde_json::json!({"value": id}))
+        .collect();
+    let group = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Everyone (half)",
+        "members": members,
+    });
+    let req = http::Request::post("/scim/v2/acme/Groups")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/scim+json")
+        .body(Bytes::from(group.to_string()))
+        .expect("request");
+    assert_eq!(scim.handle(req).await.status(), 201);
 
     let get = measure(rounds, |k| {
         let req = http::Request::get(format!("/scim/v2/acme/Users/{}", pick(k)))

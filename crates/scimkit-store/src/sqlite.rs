@@ -675,12 +675,16 @@ fn groups_of(c: &Connection, tenant: &str, id: &str) -> Result<Vec<GroupRef>, St
             continue;
         }
         frontier.extend(direct_of(&group)?.into_iter().map(|g| (g, false)));
-        let display = load(c, tenant, "Group", &group)?.and_then(|g| {
-            g.body
-                .get("displayName")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
+        // The name only, extracted by SQLite rather than parsing the group's body here.
+        let display: Option<String> = c
+            .prepare_cached(
+                "SELECT CASE WHEN json_type(body, '$.displayName') = 'text'
+                        THEN json_extract(body, '$.displayName') END
+                 FROM resources WHERE tenant = ?1 AND type = 'Group' AND id = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![tenant, group], |r| r.get(0)).optional())
+            .map_err(StoreError::backend)?
+            .flatten();
         out.push(GroupRef {
             id: group,
             display,
@@ -816,13 +820,23 @@ impl Store for SqliteStore {
                 .map_err(StoreError::backend)
             })
             .await?;
-        match first {
+        let (v, created, modified, body, linked) = match first {
             None => return Ok(None),
-            Some((v, created, modified, body, false)) => {
-                return row_to_stored(&rt, id, v, created, modified, &body).map(Some);
-            }
-            Some(_) => {}
+            Some(row) => row,
+        };
+        if !linked {
+            return row_to_stored(&rt, id, v, created, modified, &body).map(Some);
         }
+        if rt != "Group" {
+            // A user's groups are not part of its version: they are read after the resource
+            // (in one snapshot of their own), without reading the resource again.
+            let stored = row_to_stored(&rt, id, v, created, modified, &body)?;
+            return self
+                .read(move |c| assemble(c, &tenant, stored))
+                .await
+                .map(Some);
+        }
+        // A group's members are: its resource and members are read in one snapshot.
         self.read(move |c| {
             load(c, &tenant, &rt, &id)?
                 .map(|s| assemble(c, &tenant, s))
