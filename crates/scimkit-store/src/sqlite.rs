@@ -820,9 +820,8 @@ impl Store for SqliteStore {
                 .map_err(StoreError::backend)
             })
             .await?;
-        let (v, created, modified, body, linked) = match first {
-            None => return Ok(None),
-            Some(row) => row,
+        let Some((v, created, modified, body, linked)) = first else {
+            return Ok(None);
         };
         if !linked {
             return row_to_stored(&rt, id, v, created, modified, &body).map(Some);
