@@ -112,6 +112,15 @@ async fn run(users: usize, rounds: usize) {
         }
     })
     .await;
+    let grouped = ids[0].clone();
+    let store_groups = measure(rounds, |_| {
+        let store = Arc::clone(&store);
+        let id = grouped.clone();
+        async move {
+            assert_eq!(store.groups_of("acme", &id).await.expect("groups").len(), 1);
+        }
+    })
+    .await;
     let store_load = measure(rounds, |k| {
         let store = Arc::clone(&store);
         let id = pick(k).clone();
@@ -162,6 +171,7 @@ async fn run(users: usize, rounds: usize) {
         ("  Store::token (auth lookup)", lookup),
         ("  Store::get (with groups)", store_get),
         ("  Store::load (no groups)", store_load),
+        ("  Store::groups_of (a user in one group)", store_groups),
     ] {
         println!("{name:<48} {p50:>10.1} {p99:>10.1}");
     }

@@ -1449,3 +1449,61 @@ fn a_tenant_profile_is_kept_apart_from_soft_delete() {
         }
     });
 }
+
+#[test]
+fn dense_nesting_is_walked_completely() {
+    // 15 layers of two groups, each group a member of both groups of the next layer: 2^15
+    // paths from the user to the top, more than one query follows (SQLite then walks level
+    // by level). Every group is found once, and only the first layer is direct.
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            store
+                .create("acme", "User", "u", user("dense"), &at(1))
+                .await
+                .unwrap();
+            let layers = 15;
+            for layer in 0..layers {
+                for k in 0..2 {
+                    let members: Vec<String> = if layer == 0 {
+                        vec!["u".to_owned()]
+                    } else {
+                        vec![format!("g{}-0", layer - 1), format!("g{}-1", layer - 1)]
+                    };
+                    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+                    store
+                        .create(
+                            "acme",
+                            "Group",
+                            &format!("g{layer}-{k}"),
+                            group(&format!("L{layer}K{k}"), &refs),
+                            &at(2),
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+            let groups = store.groups_of("acme", "u").await.unwrap();
+            assert_eq!(groups.len(), 2 * layers, "{name}");
+            let direct: Vec<&str> = groups
+                .iter()
+                .filter(|g| g.direct)
+                .map(|g| g.id.as_str())
+                .collect();
+            assert_eq!(direct, ["g0-0", "g0-1"], "{name}");
+            let got = store.get("acme", "User", "u").await.unwrap().unwrap();
+            assert_eq!(
+                got.body["groups"].as_array().unwrap().len(),
+                2 * layers,
+                "{name}"
+            );
+            assert_eq!(
+                groups
+                    .iter()
+                    .find(|g| g.id == "g14-1")
+                    .and_then(|g| g.display.as_deref()),
+                Some("L14K1"),
+                "{name}"
+            );
+        }
+    });
+}
