@@ -175,7 +175,19 @@ pub(crate) async fn serve(scim: &Scim, call: &Call) -> Outcome {
                 done[i] = Some(Done::Ok(entry));
             }
             Err(f) => {
-                done[i] = Some(failed(&ops[i], f));
+                let op = &ops[i];
+                let mut segments = op.path.trim_start_matches('/').split('/');
+                let endpoint = segments.next().unwrap_or_default();
+                let rt = scim
+                    .inner
+                    .registry
+                    .resource_types()
+                    .iter()
+                    .find(|t| t.endpoint.trim_start_matches('/') == endpoint)
+                    .map_or(endpoint, |t| t.name.as_str());
+                let id = segments.next().unwrap_or_default();
+                resources::audit_failure(scim, call, &op.method, rt, id, &f).await;
+                done[i] = Some(failed(op, f));
                 errors += 1;
             }
         }

@@ -474,6 +474,42 @@ async fn check_group_name(
     Ok(())
 }
 
+/// Records a refused or failed change in the tenant's audit log (a successful one is
+/// recorded by the store, in its transaction). The outcome is the status, `scimType` and
+/// detail the client got. A failure to record is logged, not returned: the client's answer
+/// does not depend on it.
+pub(crate) async fn audit_failure(
+    scim: &Scim,
+    call: &Call,
+    method: &str,
+    rt: &str,
+    id: &str,
+    failure: &Failure,
+) {
+    let operation = match method {
+        "POST" => "create",
+        "PUT" => "replace",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        other => other,
+    };
+    let e = &failure.error;
+    let outcome = match (e.scim_type, &e.detail) {
+        (Some(t), Some(d)) => format!("{} {t}: {d}", e.status),
+        (None, Some(d)) => format!("{}: {d}", e.status),
+        (Some(t), None) => format!("{} {t}", e.status),
+        (None, None) => e.status.to_string(),
+    };
+    if let Err(err) = scim
+        .inner
+        .store
+        .record_failure(&call.tenant, &call.ctx(), operation, rt, id, &outcome)
+        .await
+    {
+        tracing::warn!(error = %err, "could not record a failed change in the audit log");
+    }
+}
+
 fn resource_reply(
     scim: &Scim,
     call: &Call,

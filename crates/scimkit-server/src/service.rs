@@ -644,7 +644,18 @@ impl Scim {
             now: self.now(),
         };
         let route = self.route(&rest)?;
-        crate::resources::serve(self, &call, route).await
+        // What a failed change was, for the audit log.
+        let target = match (&route, &call.method) {
+            (Route::List(rt), &Method::POST) => Some((rt.name.clone(), String::new())),
+            (Route::One(rt, id), m) if m != Method::GET => Some((rt.name.clone(), id.clone())),
+            _ => None,
+        };
+        let outcome = crate::resources::serve(self, &call, route).await;
+        if let (Err(failure), Some((rt, id))) = (&outcome, target) {
+            crate::resources::audit_failure(self, &call, call.method.as_str(), &rt, &id, failure)
+                .await;
+        }
+        outcome
     }
 
     /// The origin clients reach the server at.

@@ -644,6 +644,28 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        ctx: &Ctx,
+        operation: &str,
+        rt: &str,
+        id: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        self.with(tenant, |t| {
+            t.audit.push(AuditRecord {
+                at: ctx.now.clone(),
+                token_id: ctx.token_id.clone(),
+                operation: operation.to_owned(),
+                resource_type: rt.to_owned(),
+                resource_id: id.to_owned(),
+                outcome: outcome.to_owned(),
+            });
+        });
+        Ok(())
+    }
+
     async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(self.with(tenant, |t| {
             t.audit.iter().rev().take(limit).cloned().collect()

@@ -439,6 +439,19 @@ pub trait Store: Send + Sync {
     /// The tenant's audit records, newest first, at most `limit`.
     async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
 
+    /// Records a change that was refused or failed: `outcome` says how (e.g. `409
+    /// uniqueness: userName "bjensen" is already taken`). Successful changes write their own
+    /// record in their transaction; a failed one has none to write it in.
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        ctx: &Ctx,
+        operation: &str,
+        resource_type: &str,
+        resource_id: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError>;
+
     /// Records that `consumer` has processed the tenant's events up to `seq` (an ack never
     /// moves backwards).
     async fn ack(&self, tenant: &str, consumer: &str, seq: u64) -> Result<(), StoreError>;

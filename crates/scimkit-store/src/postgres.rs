@@ -1079,6 +1079,26 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        ctx: &Ctx,
+        operation: &str,
+        rt: &str,
+        id: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        exec(
+            &client,
+            "INSERT INTO audit (tenant, at, token_id, operation, type, resource_id, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&tenant, &ctx.now, &ctx.token_id, &operation, &rt, &id, &outcome],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
     async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
         let rows = rows(&client,

@@ -1145,6 +1145,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn record_failure(
+        &self,
+        tenant: &str,
+        ctx: &Ctx,
+        operation: &str,
+        rt: &str,
+        id: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let (tenant, ctx) = (owned(tenant), ctx.clone());
+        let (operation, rt, id, outcome) = (owned(operation), owned(rt), owned(id), owned(outcome));
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO audit (tenant, at, token_id, operation, type, resource_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![tenant, ctx.now, ctx.token_id, operation, rt, id, outcome],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let tenant = owned(tenant);
         self.run(move |c| {

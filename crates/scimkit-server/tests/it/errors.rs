@@ -287,3 +287,42 @@ async fn every_response_carries_a_request_id() {
         .await;
     assert_eq!(reply.header("x-request-id"), "abc-123");
 }
+
+#[tokio::test]
+async fn refused_changes_are_in_the_audit_log_with_their_outcome() {
+    let s = Server::new().await;
+    s.create_user("audited").await;
+    let dup = s
+        .post("/Users", json!({"schemas": [USER], "userName": "AUDITED"}))
+        .await;
+    assert_error(&dup, 409, Some("uniqueness"));
+    let missing = s
+        .patch(
+            "/Users/nope",
+            json!({"Operations": [{"op": "remove", "path": "title"}]}),
+        )
+        .await;
+    assert_error(&missing, 404, None);
+    let log = s.scim.store().audit("acme", 10).await.unwrap();
+    let outcomes: Vec<(&str, &str)> = log
+        .iter()
+        .map(|r| (r.operation.as_str(), r.outcome.as_str()))
+        .collect();
+    assert!(
+        outcomes[0].0 == "patch" && outcomes[0].1.starts_with("404"),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes[1].0 == "create" && outcomes[1].1.starts_with("409 uniqueness"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[2], ("create", "ok"));
+    assert_eq!(log[0].token_id.as_deref(), Some(s.token_id.as_str()));
+    // Reads are not changes: a 404 on GET is not audited.
+    let before = s.scim.store().audit("acme", 100).await.unwrap().len();
+    s.get("/Users/nope").await.expect(404);
+    assert_eq!(
+        s.scim.store().audit("acme", 100).await.unwrap().len(),
+        before
+    );
+}

@@ -1507,3 +1507,35 @@ fn dense_nesting_is_walked_completely() {
         }
     });
 }
+
+#[test]
+fn failed_changes_are_audited_too() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            store
+                .create("acme", "User", "u1", user("bjensen"), &at(1))
+                .await
+                .unwrap();
+            store
+                .record_failure(
+                    "acme",
+                    &at(2),
+                    "create",
+                    "User",
+                    "",
+                    "409 uniqueness: userName \"bjensen\" is already taken",
+                )
+                .await
+                .unwrap();
+            let log = store.audit("acme", 10).await.unwrap();
+            assert_eq!(log.len(), 2, "{name}");
+            assert_eq!(
+                log[0].outcome, "409 uniqueness: userName \"bjensen\" is already taken",
+                "{name}"
+            );
+            assert_eq!(log[0].token_id.as_deref(), Some("tok-1"), "{name}");
+            assert_eq!(log[1].outcome, "ok", "{name}");
+            assert!(store.audit("other", 10).await.unwrap().is_empty(), "{name}");
+        }
+    });
+}
