@@ -49,6 +49,7 @@ struct TenantData {
     audit: Vec<AuditRecord>,
     soft_delete: bool,
     profile: Option<String>,
+    role_rules: Option<Value>,
     tombstones: Vec<Tombstone>,
     /// (resource type, attribute, value) → the id holding it, for `uniqueness: server`
     /// attributes other than `userName`.
@@ -700,6 +701,15 @@ impl Store for MemoryStore {
 
     async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError> {
         Ok(self.with(tenant, |t| t.profile.clone()))
+    }
+
+    async fn set_role_rules(&self, tenant: &str, rules: Option<&Value>) -> Result<(), StoreError> {
+        self.with(tenant, |t| t.role_rules = rules.cloned());
+        Ok(())
+    }
+
+    async fn role_rules(&self, tenant: &str) -> Result<Option<Value>, StoreError> {
+        Ok(self.with(tenant, |t| t.role_rules.clone()))
     }
 
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError> {

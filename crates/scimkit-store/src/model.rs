@@ -304,6 +304,8 @@ pub struct TokenRecord {
     pub revoked: Option<String>,
     /// When it was last used (to the minute: see [`Store::touch_token`]), if ever.
     pub last_used: Option<String>,
+    /// What the token opens, as the server names it (`None`: the SCIM API).
+    pub scope: Option<String>,
 }
 
 impl TokenRecord {
@@ -324,7 +326,14 @@ impl TokenRecord {
             expires: None,
             revoked: None,
             last_used: None,
+            scope: None,
         }
+    }
+
+    /// The same, for `scope` (e.g. `app`) instead of the SCIM API.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
     }
 
     /// The same, with a label.
@@ -475,6 +484,13 @@ pub trait Store: Send + Sync {
 
     /// The name of `tenant`'s identity-provider profile, if one is set.
     async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError>;
+
+    /// Replaces `tenant`'s group-to-role rules (a JSON document the server defines), or
+    /// clears them.
+    async fn set_role_rules(&self, tenant: &str, rules: Option<&Value>) -> Result<(), StoreError>;
+
+    /// `tenant`'s group-to-role rules, if set.
+    async fn role_rules(&self, tenant: &str) -> Result<Option<Value>, StoreError>;
 
     /// The tenant's tombstones, oldest deletion first, at most `limit`.
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError>;

@@ -92,6 +92,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX tokens_by_tenant ON tokens (tenant, created, id);"#,
     // 6: the tenant's identity-provider profile.
     "ALTER TABLE tenant_settings ADD COLUMN profile TEXT;",
+    // 7: what a token opens (NULL: the SCIM API), and the tenant's group-to-role rules.
+    "ALTER TABLE tokens ADD COLUMN scope TEXT;
+     ALTER TABLE tenant_settings ADD COLUMN role_rules TEXT;",
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.
@@ -436,6 +439,7 @@ fn token_row(r: &tokio_postgres::Row) -> TokenRecord {
         expires: r.get("expires"),
         revoked: r.get("revoked"),
         last_used: r.get("last_used"),
+        scope: r.get("scope"),
     }
 }
 
@@ -1175,6 +1179,34 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn set_role_rules(&self, tenant: &str, rules: Option<&Value>) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let text = rules.map(Value::to_string);
+        exec(
+            &client,
+            "INSERT INTO tenant_settings (tenant, soft_delete, role_rules) VALUES ($1, false, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET role_rules = excluded.role_rules",
+            &[&tenant, &text],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn role_rules(&self, tenant: &str) -> Result<Option<Value>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = row_opt(
+            &client,
+            "SELECT role_rules FROM tenant_settings WHERE tenant = $1",
+            &[&tenant],
+        )
+        .await
+        .map_err(pg)?;
+        row.and_then(|r| r.get::<_, Option<String>>(0))
+            .map(|t| serde_json::from_str(&t).map_err(StoreError::backend))
+            .transpose()
+    }
+
     async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
         let row = row_opt(
@@ -1291,8 +1323,8 @@ impl Store for PgStore {
         }
         let inserted = exec(
             &tx,
-            "INSERT INTO tokens (id, tenant, label, hash, created, expires, revoked, last_used)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO tokens (id, tenant, label, hash, created, expires, revoked, last_used, scope)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
             &[
                 &record.id,
                 &record.tenant,
@@ -1302,6 +1334,7 @@ impl Store for PgStore {
                 &record.expires,
                 &record.revoked,
                 &record.last_used,
+                &record.scope,
             ],
         )
         .await
@@ -1328,7 +1361,7 @@ impl Store for PgStore {
         let client = self.pool.get().await.map_err(pg)?;
         let row = row_opt(
             &client,
-            "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens WHERE id = $1",
+            "SELECT id, tenant, label, hash, created, expires, revoked, last_used, scope FROM tokens WHERE id = $1",
             &[&id],
         )
         .await
@@ -1340,7 +1373,7 @@ impl Store for PgStore {
         let client = self.pool.get().await.map_err(pg)?;
         let rows = rows(
             &client,
-            "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens
+            "SELECT id, tenant, label, hash, created, expires, revoked, last_used, scope FROM tokens
              WHERE tenant = $1 ORDER BY created, id",
             &[&tenant],
         )

@@ -94,6 +94,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX tokens_by_tenant ON tokens (tenant, created, id);",
     // 9: the tenant's identity-provider profile.
     "ALTER TABLE tenant_settings ADD COLUMN profile TEXT;",
+    // 10: what a token opens (NULL: the SCIM API), and the tenant's group-to-role rules.
+    "ALTER TABLE tokens ADD COLUMN scope TEXT;
+     ALTER TABLE tenant_settings ADD COLUMN role_rules TEXT;",
 ];
 
 /// Resources in a SQLite database file.
@@ -740,7 +743,8 @@ fn owned(s: &str) -> String {
     s.to_owned()
 }
 
-/// A `tokens` row, selected as `id, tenant, label, hash, created, expires, revoked, last_used`.
+/// A `tokens` row, selected as `id, tenant, label, hash, created, expires, revoked, last_used,
+/// scope`.
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     Ok(TokenRecord {
         id: r.get(0)?,
@@ -751,6 +755,7 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         expires: r.get(5)?,
         revoked: r.get(6)?,
         last_used: r.get(7)?,
+        scope: r.get(8)?,
     })
 }
 
@@ -1255,6 +1260,34 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_role_rules(&self, tenant: &str, rules: Option<&Value>) -> Result<(), StoreError> {
+        let (tenant, rules) = (owned(tenant), rules.map(Value::to_string));
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO tenant_settings (tenant, soft_delete, role_rules) VALUES (?1, 0, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET role_rules = excluded.role_rules",
+                params![tenant, rules],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn role_rules(&self, tenant: &str) -> Result<Option<Value>, StoreError> {
+        let tenant = owned(tenant);
+        let text: Option<String> = self
+            .read_one(move |c| {
+                c.prepare_cached("SELECT role_rules FROM tenant_settings WHERE tenant = ?1")
+                    .and_then(|mut s| s.query_row(params![tenant], |r| r.get(0)).optional())
+                    .map(Option::flatten)
+                    .map_err(StoreError::backend)
+            })
+            .await?;
+        text.map(|t| serde_json::from_str(&t).map_err(StoreError::backend))
+            .transpose()
+    }
+
     async fn profile(&self, tenant: &str) -> Result<Option<String>, StoreError> {
         let tenant = owned(tenant);
         self.read_one(move |c| {
@@ -1392,8 +1425,8 @@ impl Store for SqliteStore {
             }
             let inserted = tx
                 .execute(
-                    "INSERT INTO tokens (id, tenant, label, hash, created, expires, revoked, last_used)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                    "INSERT INTO tokens (id, tenant, label, hash, created, expires, revoked, last_used, scope)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                     params![
                         record.id,
                         record.tenant,
@@ -1402,7 +1435,8 @@ impl Store for SqliteStore {
                         record.created,
                         record.expires,
                         record.revoked,
-                        record.last_used
+                        record.last_used,
+                        record.scope
                     ],
                 )
                 .map_err(StoreError::backend)?;
@@ -1421,7 +1455,7 @@ impl Store for SqliteStore {
         let id = owned(id);
         self.read_one(move |c| {
             c.prepare_cached(
-                "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens WHERE id = ?1",
+                "SELECT id, tenant, label, hash, created, expires, revoked, last_used, scope FROM tokens WHERE id = ?1",
             )
             .and_then(|mut s| s.query_row(params![id], token_row).optional())
             .map_err(StoreError::backend)
@@ -1434,7 +1468,7 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT id, tenant, label, hash, created, expires, revoked, last_used FROM tokens
+                    "SELECT id, tenant, label, hash, created, expires, revoked, last_used, scope FROM tokens
                      WHERE tenant = ?1 ORDER BY created, id",
                 )
                 .map_err(StoreError::backend)?;

@@ -803,7 +803,7 @@ fn postgres_migration_4_backfills_the_time_index() {
         let task = tokio::spawn(conn);
         client
             .batch_execute(&format!(
-                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile;
+                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile; ALTER TABLE tenant_settings DROP COLUMN role_rules;
                  DELETE FROM scimkit_migrations WHERE version >= 4",
                 schema.name
             ))
@@ -1536,6 +1536,45 @@ fn failed_changes_are_audited_too() {
             assert_eq!(log[0].token_id.as_deref(), Some("tok-1"), "{name}");
             assert_eq!(log[1].outcome, "ok", "{name}");
             assert!(store.audit("other", 10).await.unwrap().is_empty(), "{name}");
+        }
+    });
+}
+
+#[test]
+fn role_rules_and_token_scopes_are_kept() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            assert_eq!(store.role_rules("acme").await.unwrap(), None, "{name}");
+            let rules = json!([{"group": {"displayName": "Admins"}, "roles": ["admin"]}]);
+            store.set_role_rules("acme", Some(&rules)).await.unwrap();
+            store.set_profile("acme", Some("okta")).await.unwrap();
+            assert_eq!(
+                store.role_rules("acme").await.unwrap(),
+                Some(rules),
+                "{name}"
+            );
+            assert_eq!(
+                store.profile("acme").await.unwrap().as_deref(),
+                Some("okta"),
+                "{name}"
+            );
+            store.set_role_rules("acme", None).await.unwrap();
+            assert_eq!(store.role_rules("acme").await.unwrap(), None, "{name}");
+
+            store.create_tenant("acme", &at(1)).await.unwrap();
+            let app = scimkit_store::TokenRecord::new("t-app", "acme", "h", "2026-11-28T12:00:00Z")
+                .with_scope("app");
+            store.create_token(app, &at(1)).await.unwrap();
+            let got = store.token("t-app").await.unwrap().unwrap();
+            assert_eq!(got.scope.as_deref(), Some("app"), "{name}");
+            let scim =
+                scimkit_store::TokenRecord::new("t-scim", "acme", "h", "2026-11-28T12:00:00Z");
+            store.create_token(scim, &at(1)).await.unwrap();
+            assert_eq!(
+                store.token("t-scim").await.unwrap().unwrap().scope,
+                None,
+                "{name}"
+            );
         }
     });
 }
