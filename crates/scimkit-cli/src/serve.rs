@@ -111,6 +111,10 @@ pub(crate) enum TokenCommand {
         /// Days until it expires (never, when absent).
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u32>,
+        /// What it opens: `scim` (the SCIM API, for the IdP) or `app` (the host application's
+        /// API: access checks and role rules under /app/v1/{tenant}).
+        #[arg(long, default_value = "scim", value_parser = ["scim", "app"])]
+        scope: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -557,6 +561,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
             tenant,
             label,
             expires_in_days,
+            scope,
             store,
         } => {
             let settings = Settings::load(&store)?;
@@ -565,11 +570,20 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
                 let scim = settings.open_admin().await?;
                 let expires = expires_in_days
                     .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
-                let t = scim
-                    .issue_token(&tenant, label.as_deref(), expires)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(issued_json(&scim, &origin, &t))
+                let t = if scope == "app" {
+                    scim.issue_app_token(&tenant, label.as_deref(), expires)
+                        .await
+                } else {
+                    scim.issue_token(&tenant, label.as_deref(), expires).await
+                }
+                .map_err(|e| e.to_string())?;
+                let mut out = issued_json(&scim, &origin, &t);
+                if scope == "app" {
+                    out["base_url"] =
+                        Value::String(format!("{}/app/v1/{tenant}", origin.trim_end_matches('/')));
+                }
+                out["scope"] = Value::String(scope);
+                Ok(out)
             })
         }
         TokenCommand::List { tenant, store } => {
@@ -587,6 +601,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
                         .map(|t| {
                             json!({
                                 "id": t.id, "tenant": t.tenant, "label": t.label,
+                                "scope": t.scope.as_deref().unwrap_or("scim"),
                                 "created": t.created, "expires": t.expires,
                                 "revoked": t.revoked, "last_used": t.last_used,
                             })

@@ -52,7 +52,9 @@
 //! `/{id}`; `POST /.search` at the root and per endpoint; `/Bulk`; `/ServiceProviderConfig`,
 //! `/ResourceTypes`, `/Schemas`; `/Me` answers 501; `/Events` serves the tenant's events as
 //! Security Event Tokens (RFC 8936 poll), which [`events`] also pushes (RFC 8935) or hands to
-//! in-process hooks. See `docs/server.md` and `docs/events.md`.
+//! in-process hooks. See `docs/server.md` and `docs/events.md`. The host application's own
+//! API, `/app/v1/{tenant}` (access checks, group-to-role rules), is in [`access`] and
+//! `docs/host-app.md`.
 //!
 //! # Crate features
 //!
@@ -75,6 +77,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
 mod auth;
 mod bulk;
 mod config;
@@ -86,6 +89,7 @@ mod resources;
 mod service;
 pub mod transport;
 
+pub use access::{Access, AccessGroup, GroupMatch, RoleRule, UserKey};
 pub use config::{Config, RateLimit};
 pub use env::{Env, FixedEnv, SystemEnv};
 pub use events::{Dispatcher, DispatcherHandle, EventHook, EventsConfig, PushTarget};

@@ -103,6 +103,9 @@ pub(crate) struct Tolerance {
     pub(crate) normalize: scimkit_schema::NormalizeOptions,
 }
 
+/// The scope of tokens for the host application's API.
+pub(crate) const APP_SCOPE: &str = "app";
+
 /// The names [`Scim::set_profile`] accepts.
 pub const PROFILES: [&str; 7] = [
     "strict",
@@ -334,7 +337,20 @@ impl Scim {
         expires: Option<DateTime<Utc>>,
     ) -> Result<IssuedToken, ScimError> {
         let new = auth::generate(self.inner.env.as_ref());
-        self.record_token(tenant, new, label, expires).await
+        self.record_token(tenant, new, label, expires, None).await
+    }
+
+    /// Issues a token for the host application's API (`/app/v1/{tenant}`: access checks and
+    /// role rules), which opens nothing of the SCIM API, as SCIM tokens open nothing of it.
+    pub async fn issue_app_token(
+        &self,
+        tenant: &str,
+        label: Option<&str>,
+        expires: Option<DateTime<Utc>>,
+    ) -> Result<IssuedToken, ScimError> {
+        let new = auth::generate(self.inner.env.as_ref());
+        self.record_token(tenant, new, label, expires, Some(APP_SCOPE))
+            .await
     }
 
     /// Registers a token chosen elsewhere (`SCIMKIT_BOOTSTRAP_TOKEN`) for `tenant`; a token
@@ -362,7 +378,7 @@ impl Scim {
                 expires: existing.expires,
             });
         }
-        self.record_token(tenant, new, label, None).await
+        self.record_token(tenant, new, label, None, None).await
     }
 
     async fn record_token(
@@ -371,6 +387,7 @@ impl Scim {
         new: auth::NewToken,
         label: Option<&str>,
         expires: Option<DateTime<Utc>>,
+        scope: Option<&str>,
     ) -> Result<IssuedToken, ScimError> {
         let now = self.now();
         let expires = expires.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
@@ -380,6 +397,9 @@ impl Scim {
         }
         if let Some(expires) = &expires {
             record = record.with_expires(expires.clone());
+        }
+        if let Some(scope) = scope {
+            record = record.with_scope(scope);
         }
         self.inner
             .store
@@ -580,6 +600,10 @@ impl Scim {
 
     async fn dispatch(&self, req: Request<Bytes>) -> Outcome {
         let (parts, body) = req.into_parts();
+        if let Some(rest) = parts.uri.path().strip_prefix(crate::access::APP_PATH) {
+            let rest = rest.to_owned();
+            return self.dispatch_app(parts, body, &rest).await;
+        }
         let base = self.inner.config.base_path.trim_end_matches('/');
         let path = parts.uri.path();
         let Some(rest) = path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) else {
@@ -612,7 +636,7 @@ impl Scim {
                 ),
             ));
         }
-        let token_id = self.authenticate(&parts.headers, &tenant).await?;
+        let token_id = self.authenticate(&parts.headers, &tenant, None).await?;
         if let Some(limiter) = &self.inner.limiter
             && let Err(wait) = limiter.take(&token_id, self.inner.env.monotonic())
         {
@@ -676,7 +700,55 @@ impl Scim {
     }
 
     /// Checks the bearer token against the tenant in the path; returns the token's id.
-    async fn authenticate(&self, headers: &HeaderMap, tenant: &str) -> Result<String, Failure> {
+    /// The host application's API: `/app/v1/{tenant}/…` with an app-scoped token.
+    async fn dispatch_app(&self, parts: http::request::Parts, body: Bytes, rest: &str) -> Outcome {
+        let mut segments = rest.split('/');
+        let tenant = percent_decode(segments.next().unwrap_or_default());
+        let what: Vec<String> = segments.map(percent_decode).collect();
+        if tenant.is_empty() {
+            return Err(Failure::new(
+                404,
+                None,
+                format!(
+                    "name a tenant: the app API is {}{{tenant}}",
+                    crate::access::APP_PATH
+                ),
+            ));
+        }
+        if body.len() > self.inner.config.max_payload_size {
+            return Err(Failure::new(413, None, "the request body is too large"));
+        }
+        let token_id = self
+            .authenticate(&parts.headers, &tenant, Some(APP_SCOPE))
+            .await?;
+        tracing::Span::current().record("tenant", tenant.as_str());
+        let query = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let origin = self.origin(&parts.headers);
+        let tolerance = self.tolerance(&tenant).await?;
+        let call = Call {
+            tolerance,
+            base_url: self.base_url(&origin, &tenant),
+            tenant,
+            token_id,
+            method: parts.method,
+            query,
+            headers: parts.headers,
+            body,
+            now: self.now(),
+        };
+        crate::access::serve(self, &call, &what).await
+    }
+
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        tenant: &str,
+        scope: Option<&str>,
+    ) -> Result<String, Failure> {
         let challenge = |detail: &str, error: Option<&str>| {
             let value = match error {
                 Some(e) => format!("Bearer realm=\"scimkit\", error=\"{e}\""),
@@ -708,7 +780,12 @@ impl Scim {
         };
         // The hash first, in constant time; then which tenant, so that the answer for another
         // tenant's token is the answer for a wrong one.
-        if !auth::same_hash(&record.hash, &auth::hash(token)) || record.tenant != tenant {
+        // A token opens one API of one tenant: the answer for the wrong API or tenant is the
+        // answer for a wrong token.
+        if !auth::same_hash(&record.hash, &auth::hash(token))
+            || record.tenant != tenant
+            || record.scope.as_deref() != scope
+        {
             return Err(invalid());
         }
         if record.revoked.is_some() {

@@ -1103,7 +1103,7 @@ impl Store for SqliteStore {
 
     async fn groups_of(&self, tenant: &str, member_id: &str) -> Result<Vec<GroupRef>, StoreError> {
         let (tenant, member) = (owned(tenant), owned(member_id));
-        self.run(move |c| groups_of(c, &tenant, &member)).await
+        self.read(move |c| groups_of(c, &tenant, &member)).await
     }
 
     async fn events(

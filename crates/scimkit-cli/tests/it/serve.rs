@@ -229,9 +229,33 @@ fn tenants_and_tokens_are_managed_from_the_command_line() {
     assert!(second["expires"].is_string(), "{second}");
     assert_ne!(second["token"], first_token);
 
+    let app = scimkit([
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--scope",
+        "app",
+        "--data-dir",
+        &data,
+    ])
+    .success();
+    assert_eq!(app["scope"], "app");
+    assert_eq!(app["base_url"], "http://127.0.0.1:8080/app/v1/acme");
+    scimkit([
+        "token",
+        "revoke",
+        "--tenant",
+        "acme",
+        app["id"].as_str().unwrap(),
+        "--data-dir",
+        &data,
+    ])
+    .success();
     let listed = scimkit(["token", "list", "--tenant", "acme", "--data-dir", &data]).success();
     let listed = listed.as_array().expect("a list");
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[2]["scope"], "app");
     // No secret and no hash is ever printed by `list`.
     let text = serde_json::to_string(listed).unwrap();
     assert!(

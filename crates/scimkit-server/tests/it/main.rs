@@ -17,6 +17,7 @@
 //!
 //! [`Scim::handle`]: scimkit_server::Scim::handle
 
+mod access;
 mod auth;
 mod bulk;
 mod discovery;

@@ -184,7 +184,7 @@ impl Server {
 
     /// `path` under acme's base URL, unless it is absolute (`/scim/...`).
     pub(crate) fn uri(path: &str) -> String {
-        if path.starts_with("/scim/") {
+        if path.starts_with("/scim/") || path.starts_with("/app/") {
             path.to_owned()
         } else {
             format!("/scim/v2/acme{path}")

@@ -1,0 +1,339 @@
+//! The host application's API: whether a user may get in, and with which roles.
+//!
+//! `GET /app/v1/{tenant}/access?userName=…` (or `id`, `externalId`, `email`) answers what an
+//! application asks at login and on session refresh: does the user exist, is it active, which
+//! groups is it in (directly and through nested groups), and which roles does that give it.
+//! It reads the directory as it is now, so a user deprovisioned while an event was lost still
+//! cannot start a session. `GET`/`PUT /app/v1/{tenant}/role-rules` read and replace the
+//! tenant's group-to-role rules. The same calls are Rust methods of [`Scim`]. The API takes
+//! tokens of scope `app` ([`Scim::issue_app_token`]); SCIM tokens do not open it, nor app
+//! tokens the SCIM API.
+
+use std::collections::BTreeSet;
+
+use http::{Method, StatusCode};
+use scimkit_schema::{ScimError, ScimType};
+use scimkit_store::{GroupRef, Query, Stored};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::service::{Call, Failure, Outcome, Reply, Scim};
+
+/// Where the app API lives: `/app/v1/{tenant}/…`.
+pub(crate) const APP_PATH: &str = "/app/v1/";
+
+/// How the application names a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserKey {
+    /// The SCIM `id`.
+    Id(String),
+    /// `userName` (case-insensitive).
+    UserName(String),
+    /// `externalId`.
+    ExternalId(String),
+    /// One of the user's `emails` (case-insensitive); several users with it is an error.
+    Email(String),
+}
+
+/// Which groups a rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum GroupMatch {
+    /// Groups with this `displayName` (case-insensitive, as RFC 7643 defines it).
+    DisplayName(String),
+    /// The group with this `externalId`.
+    ExternalId(String),
+    /// The group with this `id`.
+    Id(String),
+}
+
+/// A group-to-role rule: members of a matching group (directly or through nested groups)
+/// get these roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RoleRule {
+    /// Which groups.
+    pub group: GroupMatch,
+    /// The roles (or entitlements) their members get.
+    pub roles: Vec<String>,
+}
+
+impl RoleRule {
+    /// Members of groups matching `group` get `roles`.
+    pub fn new(group: GroupMatch, roles: Vec<String>) -> Self {
+        Self { group, roles }
+    }
+}
+
+/// A group the user is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AccessGroup {
+    /// The group's id.
+    pub id: String,
+    /// Its `displayName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// A direct member, or through nested groups.
+    pub direct: bool,
+}
+
+/// The answer to an access check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Access {
+    /// Whether the directory has the user. A deleted user does not exist.
+    pub exists: bool,
+    /// Whether the user is active: it exists and `active` is not false (a user the IdP sent
+    /// without `active` is active).
+    pub active: bool,
+    /// The user's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Its `userName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// Its groups, direct and nested, by id.
+    pub groups: Vec<AccessGroup>,
+    /// Its effective roles, sorted: the `roles` values the IdP set on the user, and the roles
+    /// the tenant's rules give its groups. Derived at each check, never stored.
+    pub roles: Vec<String>,
+}
+
+impl Access {
+    fn nobody() -> Self {
+        Self {
+            exists: false,
+            active: false,
+            id: None,
+            user_name: None,
+            groups: Vec::new(),
+            roles: Vec::new(),
+        }
+    }
+}
+
+impl Scim {
+    /// Checks whether a user may get in, and with which roles (see the module docs).
+    pub async fn access(&self, tenant: &str, key: &UserKey) -> Result<Access, ScimError> {
+        self.access_inner(tenant, key).await.map_err(|f| f.error)
+    }
+
+    async fn access_inner(&self, tenant: &str, key: &UserKey) -> Result<Access, Failure> {
+        let store = &self.inner.store;
+        let found = match key {
+            UserKey::Id(id) => store.get(tenant, "User", id).await?,
+            other => {
+                let filter = match other {
+                    UserKey::UserName(v) => format!("userName eq {}", quote(v)),
+                    UserKey::ExternalId(v) => format!("externalId eq {}", quote(v)),
+                    UserKey::Email(v) => format!("emails.value eq {}", quote(v)),
+                    UserKey::Id(_) => unreachable!("handled above"),
+                };
+                let page = store
+                    .search(tenant, "User", &Query::filter(&filter)?.page(1, 2))
+                    .await?;
+                if page.total > 1 {
+                    return Err(Failure::typed(
+                        ScimType::Uniqueness,
+                        format!(
+                            "{} users match {filter}; name the user by id, userName or externalId",
+                            page.total
+                        ),
+                    ));
+                }
+                match page.resources.first() {
+                    Some(u) => store.get(tenant, "User", &u.id).await?,
+                    None => None,
+                }
+            }
+        };
+        let Some(user) = found else {
+            return Ok(Access::nobody());
+        };
+        let groups: Vec<GroupRef> = store.groups_of(tenant, &user.id).await?;
+        let roles = self.effective_roles(tenant, &user, &groups).await?;
+        Ok(Access {
+            exists: true,
+            active: user.body.get("active").and_then(Value::as_bool) != Some(false),
+            id: Some(user.id.clone()),
+            user_name: user
+                .body
+                .get("userName")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            groups: groups
+                .into_iter()
+                .map(|g| AccessGroup {
+                    id: g.id,
+                    display: g.display,
+                    direct: g.direct,
+                })
+                .collect(),
+            roles,
+        })
+    }
+
+    /// The user's own `roles` values and what the rules give its groups.
+    async fn effective_roles(
+        &self,
+        tenant: &str,
+        user: &Stored,
+        groups: &[GroupRef],
+    ) -> Result<Vec<String>, Failure> {
+        let mut roles: BTreeSet<String> = user
+            .body
+            .get("roles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("value").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        let rules = self.role_rules_inner(tenant).await?;
+        if rules.is_empty() || groups.is_empty() {
+            return Ok(roles.into_iter().collect());
+        }
+        // externalIds are read only when a rule names one.
+        let by_external = rules
+            .iter()
+            .any(|r| matches!(r.group, GroupMatch::ExternalId(_)));
+        for g in groups {
+            let external = if by_external {
+                self.inner
+                    .store
+                    .load(tenant, "Group", &g.id)
+                    .await?
+                    .and_then(|s| {
+                        s.body
+                            .get("externalId")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+            } else {
+                None
+            };
+            for rule in &rules {
+                let applies = match &rule.group {
+                    GroupMatch::Id(id) => *id == g.id,
+                    GroupMatch::DisplayName(name) => g
+                        .display
+                        .as_deref()
+                        .is_some_and(|d| d.to_lowercase() == name.to_lowercase()),
+                    GroupMatch::ExternalId(e) => external.as_deref() == Some(e.as_str()),
+                };
+                if applies {
+                    roles.extend(rule.roles.iter().cloned());
+                }
+            }
+        }
+        Ok(roles.into_iter().collect())
+    }
+
+    /// Replaces the tenant's group-to-role rules. Access checks use them at once.
+    pub async fn set_role_rules(&self, tenant: &str, rules: &[RoleRule]) -> Result<(), ScimError> {
+        let value = serde_json::to_value(rules).map_err(|e| {
+            ScimError::typed(
+                ScimType::InvalidValue,
+                format!("the rules do not serialize: {e}"),
+            )
+        })?;
+        self.inner
+            .store
+            .set_role_rules(tenant, (!rules.is_empty()).then_some(&value))
+            .await
+            .map_err(|e| e.to_scim_error())
+    }
+
+    /// The tenant's group-to-role rules.
+    pub async fn role_rules(&self, tenant: &str) -> Result<Vec<RoleRule>, ScimError> {
+        self.role_rules_inner(tenant).await.map_err(|f| f.error)
+    }
+
+    async fn role_rules_inner(&self, tenant: &str) -> Result<Vec<RoleRule>, Failure> {
+        match self.inner.store.role_rules(tenant).await? {
+            None => Ok(Vec::new()),
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                Failure::new(500, None, format!("the stored role rules do not read: {e}"))
+            }),
+        }
+    }
+}
+
+fn quote(v: &str) -> String {
+    Value::String(v.to_owned()).to_string()
+}
+
+/// `/app/v1/{tenant}/{what…}`.
+pub(crate) async fn serve(scim: &Scim, call: &Call, what: &[String]) -> Outcome {
+    let seg: Vec<&str> = what.iter().map(String::as_str).collect();
+    match seg.as_slice() {
+        ["access"] => {
+            if call.method != Method::GET {
+                return Err(not_allowed("GET"));
+            }
+            let keys = [
+                ("id", UserKey::Id as fn(String) -> UserKey),
+                ("userName", UserKey::UserName),
+                ("externalId", UserKey::ExternalId),
+                ("email", UserKey::Email),
+            ];
+            let given: Vec<UserKey> = keys
+                .iter()
+                .filter_map(|(name, make)| call.param(name).map(|v| make(v.to_owned())))
+                .collect();
+            let [key] = given.as_slice() else {
+                return Err(Failure::typed(
+                    ScimType::InvalidValue,
+                    "name the user with exactly one of the parameters id, userName, externalId or email",
+                ));
+            };
+            let access = scim.access_inner(&call.tenant, key).await?;
+            Ok(Reply::json(
+                StatusCode::OK,
+                serde_json::to_value(access).unwrap_or_default(),
+            ))
+        }
+        ["role-rules"] => match call.method {
+            Method::GET => {
+                let rules = scim.role_rules_inner(&call.tenant).await?;
+                Ok(Reply::json(StatusCode::OK, json!({"rules": rules})))
+            }
+            Method::PUT => {
+                let body = crate::resources::json_body(call)?;
+                let rules: Vec<RoleRule> = serde_json::from_value(
+                    body.get("rules").cloned().unwrap_or(Value::Null),
+                )
+                .map_err(|e| {
+                    Failure::typed(
+                        ScimType::InvalidSyntax,
+                        format!(
+                            "send {{\"rules\": [{{\"group\": {{\"displayName\": \"…\"}}, \"roles\": [\"…\"]}}]}} (or externalId, id): {e}"
+                        ),
+                    )
+                })?;
+                scim.set_role_rules(&call.tenant, &rules)
+                    .await
+                    .map_err(|error| Failure {
+                        error,
+                        headers: Vec::new(),
+                    })?;
+                Ok(Reply::json(StatusCode::OK, json!({"rules": rules})))
+            }
+            _ => Err(not_allowed("GET, PUT")),
+        },
+        _ => Err(Failure::new(
+            404,
+            None,
+            "no such endpoint: the app API serves /access and /role-rules",
+        )),
+    }
+}
+
+fn not_allowed(allow: &str) -> Failure {
+    Failure::new(405, None, format!("this endpoint answers {allow}"))
+        .with_header(http::header::ALLOW, allow)
+}
