@@ -125,7 +125,8 @@ impl Scim {
     async fn access_inner(&self, tenant: &str, key: &UserKey) -> Result<Access, Failure> {
         let store = &self.inner.store;
         let found = match key {
-            UserKey::Id(id) => store.get(tenant, "User", id).await?,
+            // The user as stored: its groups are read once, below.
+            UserKey::Id(id) => store.load(tenant, "User", id).await?,
             other => {
                 let filter = match other {
                     UserKey::UserName(v) => format!("userName eq {}", quote(v)),
@@ -145,10 +146,7 @@ impl Scim {
                         ),
                     ));
                 }
-                match page.resources.first() {
-                    Some(u) => store.get(tenant, "User", &u.id).await?,
-                    None => None,
-                }
+                page.resources.into_iter().next()
             }
         };
         let Some(user) = found else {
