@@ -323,10 +323,11 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, what: &[String]) -> Outcome 
             }
             _ => Err(not_allowed("GET, PUT")),
         },
+        ["reports", "deprovisioning"] => crate::reports::serve_deprovisioning(scim, call).await,
         _ => Err(Failure::new(
             404,
             None,
-            "no such endpoint: the app API serves /access and /role-rules",
+            "no such endpoint: the app API serves /access, /role-rules and /reports/deprovisioning",
         )),
     }
 }

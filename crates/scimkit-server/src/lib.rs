@@ -53,8 +53,8 @@
 //! `/ResourceTypes`, `/Schemas`; `/Me` answers 501; `/Events` serves the tenant's events as
 //! Security Event Tokens (RFC 8936 poll), which [`events`] also pushes (RFC 8935) or hands to
 //! in-process hooks. See `docs/server.md` and `docs/events.md`. The host application's own
-//! API, `/app/v1/{tenant}` (access checks, group-to-role rules), is in [`access`] and
-//! `docs/host-app.md`.
+//! API, `/app/v1/{tenant}` (access checks, group-to-role rules, the deprovisioning report),
+//! is in [`access`] and [`reports`], described in `docs/host-app.md`.
 //!
 //! # Crate features
 //!
@@ -85,6 +85,7 @@ mod discovery;
 mod env;
 pub mod events;
 mod ratelimit;
+pub mod reports;
 mod resources;
 mod service;
 pub mod transport;
@@ -93,4 +94,8 @@ pub use access::{Access, AccessGroup, GroupMatch, RoleRule, UserKey};
 pub use config::{Config, RateLimit};
 pub use env::{Env, FixedEnv, SystemEnv};
 pub use events::{Dispatcher, DispatcherHandle, EventHook, EventsConfig, PushTarget};
+pub use reports::{
+    ConsumerPosition, Delivery, DeliveryState, DeprovisionKind, DeprovisioningEntry,
+    DeprovisioningReport,
+};
 pub use service::{IssuedToken, PROFILES, SCIM_JSON, Scim};

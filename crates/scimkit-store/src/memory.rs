@@ -685,6 +685,13 @@ impl Store for MemoryStore {
         Ok(self.with(tenant, |t| t.acks.get(consumer).copied().unwrap_or(0)))
     }
 
+    async fn consumers(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        // A BTreeMap of Strings: already in byte order.
+        Ok(self.with(tenant, |t| {
+            t.acks.iter().map(|(c, seq)| (c.clone(), *seq)).collect()
+        }))
+    }
+
     async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError> {
         self.with(tenant, |t| t.soft_delete = on);
         Ok(())

@@ -468,6 +468,12 @@ pub trait Store: Send + Sync {
     /// The last `seq` that `consumer` acknowledged (0: none): where it resumes reading.
     async fn acked(&self, tenant: &str, consumer: &str) -> Result<u64, StoreError>;
 
+    /// Every consumer that has acknowledged some of the tenant's events (called [`ack`] for
+    /// it), with the last `seq` it acknowledged, sorted by name (bytewise on every backend).
+    ///
+    /// [`ack`]: Store::ack
+    async fn consumers(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError>;
+
     /// Turns soft delete on or off for `tenant` (off unless set). With it on, a deleted
     /// resource vanishes exactly as with it off (404, memberships gone, `userName` free again,
     /// a `deleted` event), and in the same transaction its last state is kept as a

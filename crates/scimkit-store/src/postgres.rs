@@ -1148,6 +1148,22 @@ impl Store for PgStore {
         Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
     }
 
+    async fn consumers(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        // `COLLATE "C"`: byte order, as the other backends sort.
+        let rows = rows(
+            &client,
+            "SELECT consumer, acked FROM consumers WHERE tenant = $1 ORDER BY consumer COLLATE \"C\"",
+            &[&tenant],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
     async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pg)?;
         exec(

@@ -1227,6 +1227,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn consumers(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let tenant = owned(tenant);
+        self.run(move |c| {
+            // TEXT compares with BINARY, SQLite's default: byte order.
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT consumer, acked FROM consumers WHERE tenant = ?1 ORDER BY consumer",
+                )
+                .map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map(params![tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })
+                .map_err(StoreError::backend)?;
+            rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+        })
+        .await
+    }
+
     async fn set_soft_delete(&self, tenant: &str, on: bool) -> Result<(), StoreError> {
         let tenant = owned(tenant);
         self.write(move |tx| {

@@ -11,6 +11,7 @@
 //! - `auth`, `tenants`, `ratelimit`: bearer tokens, tenant isolation, 429.
 //! - `discovery`: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`, `/Me`.
 //! - `bulk`: `/Bulk` with bulkId references, cycles and `failOnErrors`.
+//! - `reports`: the deprovisioning report, over HTTP and in Rust.
 //! - `smoke`: raw HTTP/1.1 over a socket, and graceful shutdown.
 //! - `idp`: the identity providers' documented request sequences (`tests/idp/*.json`),
 //!   replayed through the core and over HTTP.
@@ -29,6 +30,7 @@ mod limits;
 mod lists;
 mod patch;
 mod ratelimit;
+mod reports;
 mod resources;
 mod smoke;
 mod support;

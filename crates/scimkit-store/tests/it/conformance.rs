@@ -721,6 +721,56 @@ fn consumers_ack_events_and_resume() {
 }
 
 #[test]
+fn consumers_are_listed_by_name_with_their_positions() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            for i in 0..4 {
+                store
+                    .create(
+                        "acme",
+                        "User",
+                        &format!("u{i}"),
+                        user(&format!("n{i}")),
+                        &at(i),
+                    )
+                    .await
+                    .unwrap();
+            }
+            assert!(store.consumers("acme").await.unwrap().is_empty(), "{name}");
+            // Reading a position creates no consumer.
+            assert_eq!(store.acked("acme", "push:app").await.unwrap(), 0, "{name}");
+            assert!(store.consumers("acme").await.unwrap().is_empty(), "{name}");
+
+            store.ack("acme", "push:app", 3).await.unwrap();
+            store.ack("acme", "push:app", 1).await.unwrap(); // never backwards
+            store.ack("acme", "hook:sessions", 2).await.unwrap();
+            store.ack("acme", "Poll", 4).await.unwrap(); // upper case sorts first, bytewise
+            store.ack("acme", "hook:audit", 0).await.unwrap();
+            store.ack("globex", "hook:other", 9).await.unwrap();
+            assert_eq!(
+                store.consumers("acme").await.unwrap(),
+                [
+                    ("Poll".to_owned(), 4),
+                    ("hook:audit".to_owned(), 0),
+                    ("hook:sessions".to_owned(), 2),
+                    ("push:app".to_owned(), 3),
+                ],
+                "{name}"
+            );
+            assert_eq!(
+                store.consumers("globex").await.unwrap(),
+                [("hook:other".to_owned(), 9)],
+                "{name}"
+            );
+            assert!(
+                store.consumers("initech").await.unwrap().is_empty(),
+                "{name}"
+            );
+        }
+    });
+}
+
+#[test]
 fn sqlite_migration_2_backfills_the_email_index() {
     let dir = crate::TempDir::new("migrate");
     let path = dir.0.join("v1.db");
