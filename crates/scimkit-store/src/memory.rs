@@ -50,6 +50,8 @@ struct TenantData {
     soft_delete: bool,
     profile: Option<String>,
     role_rules: Option<Value>,
+    jit: Option<Value>,
+    origins: BTreeMap<String, String>,
     tombstones: Vec<Tombstone>,
     /// (resource type, attribute, value) → the id holding it, for `uniqueness: server`
     /// attributes other than `userName`.
@@ -713,6 +715,36 @@ impl Store for MemoryStore {
     async fn set_role_rules(&self, tenant: &str, rules: Option<&Value>) -> Result<(), StoreError> {
         self.with(tenant, |t| t.role_rules = rules.cloned());
         Ok(())
+    }
+
+    async fn set_jit(&self, tenant: &str, settings: Option<&Value>) -> Result<(), StoreError> {
+        self.with(tenant, |t| t.jit = settings.cloned());
+        Ok(())
+    }
+
+    async fn jit(&self, tenant: &str) -> Result<Option<Value>, StoreError> {
+        Ok(self.with(tenant, |t| t.jit.clone()))
+    }
+
+    async fn set_origin(
+        &self,
+        tenant: &str,
+        id: &str,
+        origin: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.with(tenant, |t| match origin {
+            Some(o) => {
+                t.origins.insert(id.to_owned(), o.to_owned());
+            }
+            None => {
+                t.origins.remove(id);
+            }
+        });
+        Ok(())
+    }
+
+    async fn origin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.with(tenant, |t| t.origins.get(id).cloned()))
     }
 
     async fn role_rules(&self, tenant: &str) -> Result<Option<Value>, StoreError> {

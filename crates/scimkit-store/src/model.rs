@@ -498,6 +498,24 @@ pub trait Store: Send + Sync {
     /// `tenant`'s group-to-role rules, if set.
     async fn role_rules(&self, tenant: &str) -> Result<Option<Value>, StoreError>;
 
+    /// Replaces `tenant`'s just-in-time provisioning settings (a JSON document the server
+    /// defines), or clears them.
+    async fn set_jit(&self, tenant: &str, settings: Option<&Value>) -> Result<(), StoreError>;
+
+    /// `tenant`'s just-in-time provisioning settings, if set.
+    async fn jit(&self, tenant: &str) -> Result<Option<Value>, StoreError>;
+
+    /// Records how resource `id` came to be (e.g. `jit`, `scim`), or forgets it.
+    async fn set_origin(
+        &self,
+        tenant: &str,
+        id: &str,
+        origin: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// How resource `id` came to be, if recorded.
+    async fn origin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError>;
+
     /// The tenant's tombstones, oldest deletion first, at most `limit`.
     async fn tombstones(&self, tenant: &str, limit: usize) -> Result<Vec<Tombstone>, StoreError>;
 

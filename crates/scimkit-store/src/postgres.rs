@@ -95,6 +95,10 @@ const MIGRATIONS: &[&str] = &[
     // 7: what a token opens (NULL: the SCIM API), and the tenant's group-to-role rules.
     "ALTER TABLE tokens ADD COLUMN scope TEXT;
      ALTER TABLE tenant_settings ADD COLUMN role_rules TEXT;",
+    // 8: just-in-time provisioning settings, and how each resource came to be.
+    "ALTER TABLE tenant_settings ADD COLUMN jit TEXT;
+     CREATE TABLE origins (tenant TEXT NOT NULL, id TEXT NOT NULL, origin TEXT NOT NULL,
+        PRIMARY KEY (tenant, id));",
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.
@@ -1207,6 +1211,76 @@ impl Store for PgStore {
         .await
         .map_err(pg)?;
         Ok(())
+    }
+
+    async fn set_jit(&self, tenant: &str, settings: Option<&Value>) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let text = settings.map(Value::to_string);
+        exec(
+            &client,
+            "INSERT INTO tenant_settings (tenant, soft_delete, jit) VALUES ($1, false, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET jit = excluded.jit",
+            &[&tenant, &text],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn jit(&self, tenant: &str) -> Result<Option<Value>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = row_opt(
+            &client,
+            "SELECT jit FROM tenant_settings WHERE tenant = $1",
+            &[&tenant],
+        )
+        .await
+        .map_err(pg)?;
+        row.and_then(|r| r.get::<_, Option<String>>(0))
+            .map(|t| serde_json::from_str(&t).map_err(StoreError::backend))
+            .transpose()
+    }
+
+    async fn set_origin(
+        &self,
+        tenant: &str,
+        id: &str,
+        origin: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        match origin {
+            Some(o) => {
+                exec(
+                    &client,
+                    "INSERT INTO origins (tenant, id, origin) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant, id) DO UPDATE SET origin = excluded.origin",
+                    &[&tenant, &id, &o],
+                )
+                .await
+            }
+            None => {
+                exec(
+                    &client,
+                    "DELETE FROM origins WHERE tenant = $1 AND id = $2",
+                    &[&tenant, &id],
+                )
+                .await
+            }
+        }
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn origin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = row_opt(
+            &client,
+            "SELECT origin FROM origins WHERE tenant = $1 AND id = $2",
+            &[&tenant, &id],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn role_rules(&self, tenant: &str) -> Result<Option<Value>, StoreError> {

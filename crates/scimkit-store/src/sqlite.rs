@@ -97,6 +97,10 @@ const MIGRATIONS: &[&str] = &[
     // 10: what a token opens (NULL: the SCIM API), and the tenant's group-to-role rules.
     "ALTER TABLE tokens ADD COLUMN scope TEXT;
      ALTER TABLE tenant_settings ADD COLUMN role_rules TEXT;",
+    // 11: just-in-time provisioning settings, and how each resource came to be.
+    "ALTER TABLE tenant_settings ADD COLUMN jit TEXT;
+     CREATE TABLE origins (tenant TEXT NOT NULL, id TEXT NOT NULL, origin TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)) WITHOUT ROWID;",
 ];
 
 /// Resources in a SQLite database file.
@@ -1289,6 +1293,69 @@ impl Store for SqliteStore {
             )
             .map_err(StoreError::backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn set_jit(&self, tenant: &str, settings: Option<&Value>) -> Result<(), StoreError> {
+        let (tenant, text) = (owned(tenant), settings.map(Value::to_string));
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO tenant_settings (tenant, soft_delete, jit) VALUES (?1, 0, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET jit = excluded.jit",
+                params![tenant, text],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn jit(&self, tenant: &str) -> Result<Option<Value>, StoreError> {
+        let tenant = owned(tenant);
+        let text: Option<String> = self
+            .read_one(move |c| {
+                c.prepare_cached("SELECT jit FROM tenant_settings WHERE tenant = ?1")
+                    .and_then(|mut s| s.query_row(params![tenant], |r| r.get(0)).optional())
+                    .map(Option::flatten)
+                    .map_err(StoreError::backend)
+            })
+            .await?;
+        text.map(|t| serde_json::from_str(&t).map_err(StoreError::backend))
+            .transpose()
+    }
+
+    async fn set_origin(
+        &self,
+        tenant: &str,
+        id: &str,
+        origin: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (tenant, id, origin) = (owned(tenant), owned(id), origin.map(str::to_owned));
+        self.write(move |tx| {
+            match origin {
+                Some(o) => tx.execute(
+                    "INSERT INTO origins (tenant, id, origin) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tenant, id) DO UPDATE SET origin = excluded.origin",
+                    params![tenant, id, o],
+                ),
+                None => tx.execute(
+                    "DELETE FROM origins WHERE tenant = ?1 AND id = ?2",
+                    params![tenant, id],
+                ),
+            }
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn origin(&self, tenant: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let (tenant, id) = (owned(tenant), owned(id));
+        self.read_one(move |c| {
+            c.prepare_cached("SELECT origin FROM origins WHERE tenant = ?1 AND id = ?2")
+                .and_then(|mut s| s.query_row(params![tenant, id], |r| r.get(0)).optional())
+                .map_err(StoreError::backend)
         })
         .await
     }

@@ -853,7 +853,7 @@ fn postgres_migration_4_backfills_the_time_index() {
         let task = tokio::spawn(conn);
         client
             .batch_execute(&format!(
-                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile; ALTER TABLE tenant_settings DROP COLUMN role_rules;
+                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile; ALTER TABLE tenant_settings DROP COLUMN role_rules; ALTER TABLE tenant_settings DROP COLUMN jit; DROP TABLE origins;
                  DELETE FROM scimkit_migrations WHERE version >= 4",
                 schema.name
             ))
@@ -1625,6 +1625,34 @@ fn role_rules_and_token_scopes_are_kept() {
                 None,
                 "{name}"
             );
+        }
+    });
+}
+
+#[test]
+fn jit_settings_and_origins_are_kept_per_tenant() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            assert_eq!(store.jit("acme").await.unwrap(), None, "{name}");
+            let settings = json!({"mode": "hybrid", "keys": ["externalId", "email"]});
+            store.set_jit("acme", Some(&settings)).await.unwrap();
+            assert_eq!(store.jit("acme").await.unwrap(), Some(settings), "{name}");
+            assert_eq!(store.jit("beta").await.unwrap(), None, "{name}");
+            store.set_origin("acme", "u1", Some("jit")).await.unwrap();
+            assert_eq!(
+                store.origin("acme", "u1").await.unwrap().as_deref(),
+                Some("jit"),
+                "{name}"
+            );
+            assert_eq!(store.origin("beta", "u1").await.unwrap(), None, "{name}");
+            store.set_origin("acme", "u1", Some("scim")).await.unwrap();
+            assert_eq!(
+                store.origin("acme", "u1").await.unwrap().as_deref(),
+                Some("scim"),
+                "{name}"
+            );
+            store.set_origin("acme", "u1", None).await.unwrap();
+            assert_eq!(store.origin("acme", "u1").await.unwrap(), None, "{name}");
         }
     });
 }
