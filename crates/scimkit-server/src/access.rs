@@ -261,6 +261,239 @@ impl Scim {
     }
 }
 
+/// How a tenant's users come to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum JitMode {
+    /// Only the IdP creates users (by SCIM); a login of an unknown user is refused.
+    #[default]
+    ScimOnly,
+    /// Only logins create users; SCIM writes to `/Users` are refused (403).
+    JitOnly,
+    /// Both: a login of an unknown user creates it, and when the IdP later pushes the same
+    /// person by SCIM, the JIT-created record is adopted instead of duplicated.
+    Hybrid,
+}
+
+/// A key that identifies a person across a login and the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum JitKey {
+    /// The login's `subject` against `externalId`.
+    ExternalId,
+    /// The login's `userName` (or its email when it has none) against `userName`.
+    UserName,
+    /// The login's email, only when the IdP verified it, against `emails`.
+    Email,
+}
+
+/// A tenant's just-in-time provisioning settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct JitSettings {
+    /// How users come to be.
+    pub mode: JitMode,
+    /// The keys a login is matched by, in order.
+    pub keys: Vec<JitKey>,
+}
+
+impl Default for JitSettings {
+    fn default() -> Self {
+        Self {
+            mode: JitMode::ScimOnly,
+            keys: vec![JitKey::ExternalId, JitKey::UserName, JitKey::Email],
+        }
+    }
+}
+
+impl JitSettings {
+    /// Settings with `mode` and the default key order (externalId, userName, email).
+    pub fn new(mode: JitMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+}
+
+/// What the application knows of a user logging in (the SSO claims).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Login {
+    /// The IdP's stable subject (OIDC `sub`, SAML `NameID`).
+    pub subject: String,
+    /// The email claim.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the IdP verified the email.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// A user name claim, if any.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// Given name.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    /// Family name.
+    #[serde(default)]
+    pub family_name: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// What a login did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct LoginOutcome {
+    /// Whether the login created the user.
+    pub created: bool,
+    /// The key an existing user was found by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<JitKey>,
+    /// The access check of the user (`exists: false` when refused).
+    pub access: Access,
+}
+
+/// The origin recorded for users created by a login, and for JIT users the IdP adopted.
+pub(crate) const ORIGIN_JIT: &str = "jit";
+pub(crate) const ORIGIN_ADOPTED: &str = "scim-adopted";
+
+impl Scim {
+    /// Sets the tenant's just-in-time provisioning settings.
+    pub async fn set_jit(&self, tenant: &str, settings: &JitSettings) -> Result<(), ScimError> {
+        let value = serde_json::to_value(settings).unwrap_or_default();
+        self.inner
+            .store
+            .set_jit(tenant, Some(&value))
+            .await
+            .map_err(|e| e.to_scim_error())
+    }
+
+    /// The tenant's just-in-time provisioning settings (`scim-only` unless set).
+    pub async fn jit(&self, tenant: &str) -> Result<JitSettings, ScimError> {
+        self.jit_inner(tenant).await.map_err(|f| f.error)
+    }
+
+    pub(crate) async fn jit_inner(&self, tenant: &str) -> Result<JitSettings, Failure> {
+        match self.inner.store.jit(tenant).await? {
+            None => Ok(JitSettings::default()),
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                Failure::new(
+                    500,
+                    None,
+                    format!("the stored JIT settings do not read: {e}"),
+                )
+            }),
+        }
+    }
+
+    /// A login: finds the user by the tenant's keys in order, or, when the tenant allows it,
+    /// creates it (marked as created just in time); answers its access check.
+    pub async fn login(&self, tenant: &str, login: &Login) -> Result<LoginOutcome, ScimError> {
+        self.login_inner(tenant, login, None)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    pub(crate) async fn login_inner(
+        &self,
+        tenant: &str,
+        login: &Login,
+        token_id: Option<&str>,
+    ) -> Result<LoginOutcome, Failure> {
+        if login.subject.trim().is_empty() {
+            return Err(Failure::typed(
+                ScimType::InvalidValue,
+                "a login needs its `subject`",
+            ));
+        }
+        let settings = self.jit_inner(tenant).await?;
+        for key in &settings.keys {
+            let value = match key {
+                JitKey::ExternalId => Some(login.subject.clone()),
+                JitKey::UserName => login.user_name.clone().or_else(|| login.email.clone()),
+                JitKey::Email => login.email.clone().filter(|_| login.email_verified),
+            };
+            let Some(value) = value else { continue };
+            let lookup = match key {
+                JitKey::ExternalId => UserKey::ExternalId(value),
+                JitKey::UserName => UserKey::UserName(value),
+                JitKey::Email => UserKey::Email(value),
+            };
+            match self.access_inner(tenant, &lookup).await {
+                Ok(access) if access.exists => {
+                    return Ok(LoginOutcome {
+                        created: false,
+                        matched_by: Some(*key),
+                        access,
+                    });
+                }
+                Ok(_) => {}
+                // Several users with the email: not a match to link by.
+                Err(f) if f.error.scim_type == Some(ScimType::Uniqueness) => {}
+                Err(f) => return Err(f),
+            }
+        }
+        if settings.mode == JitMode::ScimOnly {
+            return Ok(LoginOutcome {
+                created: false,
+                matched_by: None,
+                access: Access::nobody(),
+            });
+        }
+        let user_name = login
+            .user_name
+            .clone()
+            .or_else(|| login.email.clone())
+            .unwrap_or_else(|| login.subject.clone());
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "externalId": login.subject,
+            "active": true,
+        });
+        if let Some(email) = &login.email {
+            body["emails"] = json!([{"value": email, "type": "work", "primary": true}]);
+        }
+        if login.given_name.is_some() || login.family_name.is_some() {
+            body["name"] = json!({"givenName": login.given_name, "familyName": login.family_name});
+        }
+        if let Some(d) = &login.display_name {
+            body["displayName"] = json!(d);
+        }
+        let (_, resource) = self.inner.registry.normalize(
+            Some("User"),
+            body,
+            scimkit_schema::Mode::Create,
+            &scimkit_schema::NormalizeOptions::lenient(),
+        )?;
+        let id = self.inner.env.new_id();
+        let mut ctx = scimkit_store::Ctx::at(self.inner.env.timestamp());
+        if let Some(t) = token_id {
+            ctx = ctx.with_token(t);
+        }
+        self.inner
+            .store
+            .create(tenant, "User", &id, resource, &ctx)
+            .await?;
+        self.inner
+            .store
+            .set_origin(tenant, &id, Some(ORIGIN_JIT))
+            .await?;
+        Ok(LoginOutcome {
+            created: true,
+            matched_by: None,
+            access: self.access_inner(tenant, &UserKey::Id(id)).await?,
+        })
+    }
+}
+
 fn quote(v: &str) -> String {
     Value::String(v.to_owned()).to_string()
 }
@@ -295,6 +528,51 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, what: &[String]) -> Outcome 
                 serde_json::to_value(access).unwrap_or_default(),
             ))
         }
+        ["logins"] => {
+            if call.method != Method::POST {
+                return Err(not_allowed("POST"));
+            }
+            let body = crate::resources::json_body(call)?;
+            let login: Login = serde_json::from_value(body).map_err(|e| {
+                Failure::typed(
+                    ScimType::InvalidSyntax,
+                    format!("send {{\"subject\": \"…\", \"email\": \"…\", \"emailVerified\": true, …}}: {e}"),
+                )
+            })?;
+            let outcome = scim
+                .login_inner(&call.tenant, &login, Some(&call.token_id))
+                .await?;
+            Ok(Reply::json(
+                StatusCode::OK,
+                serde_json::to_value(outcome).unwrap_or_default(),
+            ))
+        }
+        ["jit"] => match call.method {
+            Method::GET => Ok(Reply::json(
+                StatusCode::OK,
+                serde_json::to_value(scim.jit_inner(&call.tenant).await?).unwrap_or_default(),
+            )),
+            Method::PUT => {
+                let body = crate::resources::json_body(call)?;
+                let settings: JitSettings = serde_json::from_value(body).map_err(|e| {
+                    Failure::typed(
+                        ScimType::InvalidSyntax,
+                        format!("send {{\"mode\": \"scim-only\" | \"jit-only\" | \"hybrid\", \"keys\": [\"externalId\", \"userName\", \"email\"]}}: {e}"),
+                    )
+                })?;
+                scim.set_jit(&call.tenant, &settings)
+                    .await
+                    .map_err(|error| Failure {
+                        error,
+                        headers: Vec::new(),
+                    })?;
+                Ok(Reply::json(
+                    StatusCode::OK,
+                    serde_json::to_value(settings).unwrap_or_default(),
+                ))
+            }
+            _ => Err(not_allowed("GET, PUT")),
+        },
         ["role-rules"] => match call.method {
             Method::GET => {
                 let rules = scim.role_rules_inner(&call.tenant).await?;
@@ -327,7 +605,7 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, what: &[String]) -> Outcome 
         _ => Err(Failure::new(
             404,
             None,
-            "no such endpoint: the app API serves /access, /role-rules and /reports/deprovisioning",
+            "no such endpoint: the app API serves /access, /logins, /jit, /role-rules and /reports/deprovisioning",
         )),
     }
 }

@@ -90,7 +90,10 @@ mod resources;
 mod service;
 pub mod transport;
 
-pub use access::{Access, AccessGroup, GroupMatch, RoleRule, UserKey};
+pub use access::{
+    Access, AccessGroup, GroupMatch, JitKey, JitMode, JitSettings, Login, LoginOutcome, RoleRule,
+    UserKey,
+};
 pub use config::{Config, RateLimit};
 pub use env::{Env, FixedEnv, SystemEnv};
 pub use events::{Dispatcher, DispatcherHandle, EventHook, EventsConfig, PushTarget};

@@ -531,12 +531,82 @@ fn strip(rt: &ResourceType, body: &mut Map<String, Value>) {
     }
 }
 
+/// In a `jit-only` tenant users come from logins only: SCIM writes to them are refused.
+async fn refuse_if_jit_only(scim: &Scim, call: &Call, rt: &ResourceType) -> Result<(), Failure> {
+    if rt.name == "User"
+        && scim.jit_inner(&call.tenant).await?.mode == crate::access::JitMode::JitOnly
+    {
+        return Err(Failure::new(
+            403,
+            None,
+            "this tenant creates users just in time, at login (JIT mode jit-only): SCIM does not write its users",
+        ));
+    }
+    Ok(())
+}
+
+/// In a `hybrid` tenant, a SCIM creation of a person who logged in before (a user created
+/// just in time, matched by `externalId` or `userName`) adopts that record instead of making a
+/// second one: the IdP's body replaces it, and the creation answers 201 with its id, once.
+/// A later creation of the same person is a duplicate (409) like any other.
+async fn adopt_jit_user(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    resource: &Map<String, Value>,
+) -> Result<Option<Stored>, Failure> {
+    let settings = scim.jit_inner(&call.tenant).await?;
+    if settings.mode != crate::access::JitMode::Hybrid {
+        return Ok(None);
+    }
+    let store = &scim.inner.store;
+    for (attr, value) in [
+        ("externalId", resource.get("externalId")),
+        ("userName", resource.get("userName")),
+    ] {
+        let Some(Value::String(v)) = value else {
+            continue;
+        };
+        let filter = format!("{attr} eq {}", Value::String(v.clone()));
+        let page = store
+            .search(&call.tenant, &rt.name, &Query::filter(&filter)?.page(1, 10))
+            .await?;
+        for candidate in page.resources {
+            let origin = store.origin(&call.tenant, &candidate.id).await?;
+            if origin.as_deref() != Some(crate::access::ORIGIN_JIT) {
+                continue;
+            }
+            let stored = store
+                .replace(
+                    &call.tenant,
+                    &rt.name,
+                    &candidate.id,
+                    resource.clone(),
+                    Some(candidate.version),
+                    &call.ctx(),
+                )
+                .await?;
+            store
+                .set_origin(
+                    &call.tenant,
+                    &candidate.id,
+                    Some(crate::access::ORIGIN_ADOPTED),
+                )
+                .await?;
+            tracing::info!(id = %candidate.id, "a user created just in time was adopted by SCIM");
+            return Ok(Some(stored));
+        }
+    }
+    Ok(None)
+}
+
 pub(crate) async fn create(
     scim: &Scim,
     call: &Call,
     rt: &ResourceType,
     body: Value,
 ) -> Result<Stored, Failure> {
+    refuse_if_jit_only(scim, call, rt).await?;
     let (_, mut resource) = scim.inner.registry.normalize(
         Some(&rt.name),
         body,
@@ -546,6 +616,11 @@ pub(crate) async fn create(
     strip(rt, &mut resource);
     type_body_members(scim, call, rt, &mut resource).await?;
     check_group_name(scim, call, rt, &resource, None).await?;
+    if rt.name == "User"
+        && let Some(adopted) = adopt_jit_user(scim, call, rt, &resource).await?
+    {
+        return Ok(adopted);
+    }
     let id = scim.inner.env.new_id();
     Ok(scim
         .inner
@@ -583,6 +658,7 @@ pub(crate) async fn replace(
     body: &Value,
     condition: Condition,
 ) -> Result<Stored, Failure> {
+    refuse_if_jit_only(scim, call, rt).await?;
     let store = &scim.inner.store;
     for attempt in 0..RETRIES {
         let current = store
@@ -698,6 +774,7 @@ pub(crate) async fn patch(
     body: &[u8],
     condition: Condition,
 ) -> Result<Stored, Failure> {
+    refuse_if_jit_only(scim, call, rt).await?;
     let store = &scim.inner.store;
     let bound = scim
         .inner
@@ -862,6 +939,7 @@ pub(crate) async fn delete(
     id: &str,
     condition: Condition,
 ) -> Result<(), Failure> {
+    refuse_if_jit_only(scim, call, rt).await?;
     let store = &scim.inner.store;
     for attempt in 0..RETRIES {
         let current = store

@@ -26,6 +26,7 @@ mod errors;
 mod etags;
 mod groups;
 mod idp;
+mod jit;
 mod limits;
 mod lists;
 mod patch;
