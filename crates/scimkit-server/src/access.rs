@@ -602,10 +602,11 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, what: &[String]) -> Outcome 
             _ => Err(not_allowed("GET, PUT")),
         },
         ["reports", "deprovisioning"] => crate::reports::serve_deprovisioning(scim, call).await,
+        ["reports", "reconciliation"] => crate::reconcile::serve(scim, call).await,
         _ => Err(Failure::new(
             404,
             None,
-            "no such endpoint: the app API serves /access, /logins, /jit, /role-rules and /reports/deprovisioning",
+            "no such endpoint: the app API serves /access, /logins, /jit, /role-rules, /reports/deprovisioning and /reports/reconciliation",
         )),
     }
 }

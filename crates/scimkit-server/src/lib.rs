@@ -85,6 +85,7 @@ mod discovery;
 mod env;
 pub mod events;
 mod ratelimit;
+pub mod reconcile;
 pub mod reports;
 mod resources;
 mod service;

@@ -31,6 +31,7 @@ mod limits;
 mod lists;
 mod patch;
 mod ratelimit;
+mod reconcile;
 mod reports;
 mod resources;
 mod smoke;
