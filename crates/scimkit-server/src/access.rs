@@ -9,7 +9,7 @@
 //! tokens of scope `app` ([`Scim::issue_app_token`]); SCIM tokens do not open it, nor app
 //! tokens the SCIM API.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use http::{Method, StatusCode};
 use scimkit_schema::{ScimError, ScimType};
@@ -182,6 +182,18 @@ impl Scim {
         user: &Stored,
         groups: &[GroupRef],
     ) -> Result<Vec<String>, Failure> {
+        let rules = self.role_rules_inner(tenant).await?;
+        self.roles_with(tenant, user, groups, &rules).await
+    }
+
+    /// The user's roles under `rules`.
+    async fn roles_with(
+        &self,
+        tenant: &str,
+        user: &Stored,
+        groups: &[GroupRef],
+        rules: &[RoleRule],
+    ) -> Result<Vec<String>, Failure> {
         let mut roles: BTreeSet<String> = user
             .body
             .get("roles")
@@ -191,7 +203,6 @@ impl Scim {
             .filter_map(|r| r.get("value").and_then(Value::as_str))
             .map(str::to_owned)
             .collect();
-        let rules = self.role_rules_inner(tenant).await?;
         if rules.is_empty() || groups.is_empty() {
             return Ok(roles.into_iter().collect());
         }
@@ -214,7 +225,7 @@ impl Scim {
             } else {
                 None
             };
-            for rule in &rules {
+            for rule in rules {
                 let applies = match &rule.group {
                     GroupMatch::Id(id) => *id == g.id,
                     GroupMatch::DisplayName(name) => g
@@ -233,17 +244,180 @@ impl Scim {
 
     /// Replaces the tenant's group-to-role rules. Access checks use them at once.
     pub async fn set_role_rules(&self, tenant: &str, rules: &[RoleRule]) -> Result<(), ScimError> {
+        self.set_role_rules_inner(tenant, rules, None)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    pub(crate) async fn set_role_rules_inner(
+        &self,
+        tenant: &str,
+        rules: &[RoleRule],
+        token_id: Option<&str>,
+    ) -> Result<(), Failure> {
         let value = serde_json::to_value(rules).map_err(|e| {
-            ScimError::typed(
+            Failure::typed(
                 ScimType::InvalidValue,
                 format!("the rules do not serialize: {e}"),
             )
         })?;
+        let old = self.role_rules_inner(tenant).await?;
+        // The users whose roles may change: those under a group either set of rules names.
+        let mut groups = BTreeSet::new();
+        for rule in old.iter().chain(rules) {
+            groups.extend(self.groups_matching(tenant, &rule.group).await?);
+        }
+        let users = self
+            .users_under(tenant, groups.into_iter().collect())
+            .await?;
+        let before = self.roles_of(tenant, &users, &old).await?;
         self.inner
             .store
             .set_role_rules(tenant, (!rules.is_empty()).then_some(&value))
+            .await?;
+        let after = self.roles_of(tenant, &users, rules).await?;
+        self.emit_role_changes(tenant, &before, &after, token_id)
             .await
-            .map_err(|e| e.to_scim_error())
+    }
+
+    /// The groups a rule's match names.
+    async fn groups_matching(&self, tenant: &str, m: &GroupMatch) -> Result<Vec<String>, Failure> {
+        let filter = match m {
+            GroupMatch::Id(id) => return Ok(vec![id.clone()]),
+            GroupMatch::DisplayName(v) => format!("displayName eq {}", quote(v)),
+            GroupMatch::ExternalId(v) => format!("externalId eq {}", quote(v)),
+        };
+        let page = self
+            .inner
+            .store
+            .search(tenant, "Group", &Query::filter(&filter)?)
+            .await?;
+        Ok(page.resources.into_iter().map(|g| g.id).collect())
+    }
+
+    /// The users among `roots` and under them through group membership (cycles end).
+    pub(crate) async fn users_under(
+        &self,
+        tenant: &str,
+        roots: Vec<String>,
+    ) -> Result<BTreeSet<String>, Failure> {
+        let store = &self.inner.store;
+        let mut users = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = roots;
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            if store.load(tenant, "User", &id).await?.is_some() {
+                users.insert(id);
+            } else if store.load(tenant, "Group", &id).await?.is_some() {
+                todo.extend(store.member_ids(tenant, &id).await?);
+            }
+        }
+        Ok(users)
+    }
+
+    /// The effective roles of `users` under `rules`, as the directory is now.
+    async fn roles_of(
+        &self,
+        tenant: &str,
+        users: &BTreeSet<String>,
+        rules: &[RoleRule],
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, Failure> {
+        let store = &self.inner.store;
+        let mut out = BTreeMap::new();
+        for id in users {
+            let roles = match store.load(tenant, "User", id).await? {
+                Some(user) => {
+                    let groups = store.groups_of(tenant, id).await?;
+                    self.roles_with(tenant, &user, &groups, rules).await?
+                }
+                None => Vec::new(),
+            };
+            out.insert(id.clone(), roles.into_iter().collect());
+        }
+        Ok(out)
+    }
+
+    /// A `roles_changed` event for each user whose roles differ.
+    async fn emit_role_changes(
+        &self,
+        tenant: &str,
+        before: &BTreeMap<String, BTreeSet<String>>,
+        after: &BTreeMap<String, BTreeSet<String>>,
+        token_id: Option<&str>,
+    ) -> Result<(), Failure> {
+        let empty = BTreeSet::new();
+        let ids: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        for id in ids {
+            let (old, new) = (
+                before.get(id).unwrap_or(&empty),
+                after.get(id).unwrap_or(&empty),
+            );
+            if old == new {
+                continue;
+            }
+            let data = json!({
+                "roles": new,
+                "added": new.difference(old).collect::<Vec<_>>(),
+                "removed": old.difference(new).collect::<Vec<_>>(),
+            });
+            let mut ctx = scimkit_store::Ctx::at(self.inner.env.timestamp());
+            if let Some(t) = token_id {
+                ctx = ctx.with_token(t);
+            }
+            self.inner
+                .store
+                .append_event(
+                    tenant,
+                    scimkit_store::EventKind::RolesChanged,
+                    "User",
+                    id,
+                    &data,
+                    &ctx,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Before a change that can move users' roles (a membership or a group's name): the
+    /// roles of the users under `roots`, or `None` when the tenant has no rules.
+    pub(crate) async fn role_snapshot(
+        &self,
+        tenant: &str,
+        roots: Vec<String>,
+    ) -> Result<Option<RoleSnapshot>, Failure> {
+        let rules = self.role_rules_inner(tenant).await?;
+        if rules.is_empty() || roots.is_empty() {
+            return Ok(None);
+        }
+        let users = self.users_under(tenant, roots.clone()).await?;
+        let before = self.roles_of(tenant, &users, &rules).await?;
+        Ok(Some(RoleSnapshot {
+            roots,
+            rules,
+            before,
+        }))
+    }
+
+    /// After the change: a `roles_changed` event for each user under the roots (then or now)
+    /// whose roles moved.
+    pub(crate) async fn finish_role_snapshot(
+        &self,
+        tenant: &str,
+        snapshot: Option<RoleSnapshot>,
+        token_id: Option<&str>,
+    ) -> Result<(), Failure> {
+        let Some(snap) = snapshot else {
+            return Ok(());
+        };
+        let mut users = self.users_under(tenant, snap.roots).await?;
+        users.extend(snap.before.keys().cloned());
+        let after = self.roles_of(tenant, &users, &snap.rules).await?;
+        self.emit_role_changes(tenant, &snap.before, &after, token_id)
+            .await
     }
 
     /// The tenant's group-to-role rules.
@@ -494,6 +668,14 @@ impl Scim {
     }
 }
 
+/// Roles before a change, to compare with after it.
+#[derive(Debug)]
+pub(crate) struct RoleSnapshot {
+    roots: Vec<String>,
+    rules: Vec<RoleRule>,
+    before: BTreeMap<String, BTreeSet<String>>,
+}
+
 fn quote(v: &str) -> String {
     Value::String(v.to_owned()).to_string()
 }
@@ -591,12 +773,8 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, what: &[String]) -> Outcome 
                         ),
                     )
                 })?;
-                scim.set_role_rules(&call.tenant, &rules)
-                    .await
-                    .map_err(|error| Failure {
-                        error,
-                        headers: Vec::new(),
-                    })?;
+                scim.set_role_rules_inner(&call.tenant, &rules, Some(&call.token_id))
+                    .await?;
                 Ok(Reply::json(StatusCode::OK, json!({"rules": rules})))
             }
             _ => Err(not_allowed("GET, PUT")),

@@ -128,7 +128,7 @@ pub use jws::{JwsError, sign_hs256, verify_hs256};
 pub(crate) use poll::serve;
 pub use set::{
     ACTIVATE, CREATE_FULL, CREATE_NOTICE, DEACTIVATE, DELETE, Detail, EVENT_URIS, PATCH_FULL,
-    PATCH_NOTICE, PUT_FULL, PUT_NOTICE, SetParams, jti, parse_jti, set_claims,
+    PATCH_NOTICE, PUT_FULL, PUT_NOTICE, ROLES_CHANGED, SetParams, jti, parse_jti, set_claims,
 };
 
 use crate::service::Scim;

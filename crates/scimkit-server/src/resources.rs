@@ -1,5 +1,7 @@
 //! The endpoints: resources (RFC 7644 §3.3–§3.6), search (§3.4), discovery (§4) and `/Me`.
 
+use std::collections::BTreeSet;
+
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{Method, StatusCode};
@@ -531,6 +533,30 @@ fn strip(rt: &ResourceType, body: &mut Map<String, Value>) {
     }
 }
 
+/// The member ids a group body lists.
+fn member_ids_of(body: &Map<String, Value>) -> BTreeSet<String> {
+    body.get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// The resources whose users' roles a change of group `id` from `before` to `after` can move:
+/// the members that joined or left, and the group itself when its name or externalId (what
+/// role rules match) changed.
+fn role_roots(id: &str, before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<String> {
+    let (old, new) = (member_ids_of(before), member_ids_of(after));
+    let mut roots: Vec<String> = old.symmetric_difference(&new).cloned().collect();
+    if before.get("displayName") != after.get("displayName")
+        || before.get("externalId") != after.get("externalId")
+    {
+        roots.push(id.to_owned());
+    }
+    roots
+}
+
 /// In a `jit-only` tenant users come from logins only: SCIM writes to them are refused.
 async fn refuse_if_jit_only(scim: &Scim, call: &Call, rt: &ResourceType) -> Result<(), Failure> {
     if rt.name == "User"
@@ -622,11 +648,20 @@ pub(crate) async fn create(
         return Ok(adopted);
     }
     let id = scim.inner.env.new_id();
-    Ok(scim
+    let snapshot = if rt.name == "Group" {
+        let roots = member_ids_of(&resource).into_iter().collect();
+        scim.role_snapshot(&call.tenant, roots).await?
+    } else {
+        None
+    };
+    let stored = scim
         .inner
         .store
         .create(&call.tenant, &rt.name, &id, resource, &call.ctx())
-        .await?)
+        .await?;
+    scim.finish_role_snapshot(&call.tenant, snapshot, Some(&call.token_id))
+        .await?;
+    Ok(stored)
 }
 
 async fn get(scim: &Scim, call: &Call, rt: &ResourceType, id: &str) -> Outcome {
@@ -677,6 +712,12 @@ pub(crate) async fn replace(
         strip(rt, &mut resource);
         type_body_members(scim, call, rt, &mut resource).await?;
         check_group_name(scim, call, rt, &resource, Some(id)).await?;
+        let snapshot = if rt.name == "Group" {
+            let roots = role_roots(id, &current.body, &resource);
+            scim.role_snapshot(&call.tenant, roots).await?
+        } else {
+            None
+        };
         let written = store
             .replace(
                 &call.tenant,
@@ -688,6 +729,8 @@ pub(crate) async fn replace(
             )
             .await;
         if let Some(stored) = settle(written, &condition)? {
+            scim.finish_role_snapshot(&call.tenant, snapshot, Some(&call.token_id))
+                .await?;
             return Ok(stored);
         }
         backoff(attempt).await;
@@ -722,8 +765,8 @@ fn busy() -> Failure {
 /// table beforehand. Asking about any other id, or for the whole list, is recorded, and the
 /// PATCH is then run again against the full list.
 struct Prefetched {
-    present: std::collections::BTreeSet<String>,
-    asked: std::collections::BTreeSet<String>,
+    present: BTreeSet<String>,
+    asked: BTreeSet<String>,
     missed: std::cell::Cell<bool>,
 }
 
@@ -743,7 +786,7 @@ impl scimkit_patch::MemberIndex for Prefetched {
 
 /// The strings a PATCH body mentions (values, and quoted literals in paths): the member ids
 /// it can add or remove are among them.
-fn mentioned(body: &Value, out: &mut std::collections::BTreeSet<String>) {
+fn mentioned(body: &Value, out: &mut BTreeSet<String>) {
     match body {
         Value::String(s) => {
             out.insert(s.clone());
@@ -783,7 +826,7 @@ pub(crate) async fn patch(
         .ok_or_else(|| not_found(rt, id))?;
     let profile = &call.tolerance.patch;
     let is_group = rt.name == "Group";
-    let mut candidates = std::collections::BTreeSet::new();
+    let mut candidates = BTreeSet::new();
     if is_group {
         mentioned(&parse_json(&Bytes::copy_from_slice(body))?, &mut candidates);
     }
@@ -800,7 +843,7 @@ pub(crate) async fn patch(
         let mut resource = current.body.clone();
         strip(rt, &mut resource);
         let change = if is_group {
-            let mut present = std::collections::BTreeSet::new();
+            let mut present = BTreeSet::new();
             if candidates.len() <= PREFETCH_LIMIT {
                 for c in &candidates {
                     if store.is_member(&call.tenant, id, c).await? {
@@ -813,7 +856,7 @@ pub(crate) async fn patch(
                 asked: if candidates.len() <= PREFETCH_LIMIT {
                     candidates.clone()
                 } else {
-                    std::collections::BTreeSet::new()
+                    BTreeSet::new()
                 },
                 missed: std::cell::Cell::new(false),
             };
@@ -828,7 +871,7 @@ pub(crate) async fn patch(
             if index.missed.get() {
                 // The PATCH replaces or clears the list, or names members in a way the
                 // prefetch did not foresee: run it against every member id.
-                let all: std::collections::BTreeSet<String> = store
+                let all: BTreeSet<String> = store
                     .member_ids(&call.tenant, id)
                     .await?
                     .into_iter()
@@ -858,6 +901,20 @@ pub(crate) async fn patch(
         if change.changed_attributes.iter().any(|a| a == "displayName") {
             check_group_name(scim, call, rt, &resource, Some(id)).await?;
         }
+        let snapshot = if is_group {
+            let mut roots: Vec<String> = change.members.added.keys().cloned().collect();
+            roots.extend(change.members.removed.iter().cloned());
+            if change
+                .changed_attributes
+                .iter()
+                .any(|a| a == "displayName" || a == "externalId")
+            {
+                roots.push(id.to_owned());
+            }
+            scim.role_snapshot(&call.tenant, roots).await?
+        } else {
+            None
+        };
         let only_members = change.changed_attributes.iter().all(|a| a == "members");
         let written = if is_group && only_members {
             let mut values: Vec<Value> = change.members.added.values().cloned().collect();
@@ -918,6 +975,8 @@ pub(crate) async fn patch(
                 .await
         };
         if let Some(stored) = settle(written, &condition)? {
+            scim.finish_role_snapshot(&call.tenant, snapshot, Some(&call.token_id))
+                .await?;
             return Ok(stored);
         }
         backoff(attempt).await;
@@ -947,6 +1006,12 @@ pub(crate) async fn delete(
             .await?
             .ok_or_else(|| not_found(rt, id))?;
         condition.check(&current)?;
+        let snapshot = if rt.name == "Group" {
+            scim.role_snapshot(&call.tenant, vec![id.to_owned()])
+                .await?
+        } else {
+            None
+        };
         let deleted = store
             .delete(
                 &call.tenant,
@@ -961,6 +1026,8 @@ pub(crate) async fn delete(
             Err(StoreError::NotFound { .. }) => return Err(not_found(rt, id)),
             other => {
                 if settle(other, &condition)?.is_some() {
+                    scim.finish_role_snapshot(&call.tenant, snapshot, Some(&call.token_id))
+                        .await?;
                     return Ok(());
                 }
             }

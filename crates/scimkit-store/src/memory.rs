@@ -647,6 +647,21 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn append_event(
+        &self,
+        tenant: &str,
+        kind: EventKind,
+        rt: &str,
+        id: &str,
+        data: &Value,
+        ctx: &Ctx,
+    ) -> Result<u64, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.event(kind, rt, id, None, &ctx.now, data.clone());
+            t.events.len() as u64
+        }))
+    }
+
     async fn record_failure(
         &self,
         tenant: &str,

@@ -201,6 +201,9 @@ pub enum EventKind {
     MembersAdded,
     /// Members left a group.
     MembersRemoved,
+    /// A user's effective roles changed (a membership or a group-to-role rule changed):
+    /// written by the server with [`Store::append_event`], `data` says which roles.
+    RolesChanged,
 }
 
 impl EventKind {
@@ -215,6 +218,7 @@ impl EventKind {
             Self::Deleted => "deleted",
             Self::MembersAdded => "members_added",
             Self::MembersRemoved => "members_removed",
+            Self::RolesChanged => "roles_changed",
         }
     }
 
@@ -228,6 +232,7 @@ impl EventKind {
             Self::Deleted,
             Self::MembersAdded,
             Self::MembersRemoved,
+            Self::RolesChanged,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -447,6 +452,18 @@ pub trait Store: Send + Sync {
 
     /// The tenant's audit records, newest first, at most `limit`.
     async fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Appends an event that no resource write carries (e.g. `roles_changed`, which follows
+    /// from a membership or a rule), with the tenant's next sequence number; returns it.
+    async fn append_event(
+        &self,
+        tenant: &str,
+        kind: EventKind,
+        resource_type: &str,
+        resource_id: &str,
+        data: &Value,
+        ctx: &Ctx,
+    ) -> Result<u64, StoreError>;
 
     /// Records a change that was refused or failed: `outcome` says how (e.g. `409
     /// uniqueness: userName "bjensen" is already taken`). Successful changes write their own

@@ -1087,6 +1087,36 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn append_event(
+        &self,
+        tenant: &str,
+        kind: EventKind,
+        rt: &str,
+        id: &str,
+        data: &Value,
+        ctx: &Ctx,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.pool.get().await.map_err(pg)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let about = About {
+            tenant,
+            rt,
+            id,
+            at: &ctx.now,
+        };
+        event(&tx, &about, kind, None, data).await?;
+        let seq: i64 = row_one(
+            &tx,
+            "SELECT seq FROM outbox_seq WHERE tenant = $1",
+            &[&tenant],
+        )
+        .await
+        .map_err(pg)?
+        .get(0);
+        tx.commit().await.map_err(pg)?;
+        Ok(seq as u64)
+    }
+
     async fn record_failure(
         &self,
         tenant: &str,

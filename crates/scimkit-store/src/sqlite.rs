@@ -1154,6 +1154,46 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn append_event(
+        &self,
+        tenant: &str,
+        kind: EventKind,
+        rt: &str,
+        id: &str,
+        data: &Value,
+        ctx: &Ctx,
+    ) -> Result<u64, StoreError> {
+        let (tenant, rt, id, data, at) = (
+            owned(tenant),
+            owned(rt),
+            owned(id),
+            data.clone(),
+            ctx.now.clone(),
+        );
+        self.write(move |tx| {
+            event(
+                tx,
+                &About {
+                    tenant: &tenant,
+                    rt: &rt,
+                    id: &id,
+                    at: &at,
+                },
+                kind,
+                None,
+                &data,
+            )?;
+            tx.query_row(
+                "SELECT MAX(seq) FROM events WHERE tenant = ?1",
+                params![tenant],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(StoreError::backend)
+        })
+        .await
+    }
+
     async fn record_failure(
         &self,
         tenant: &str,

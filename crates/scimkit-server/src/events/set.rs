@@ -26,9 +26,13 @@ pub const ACTIVATE: &str = "urn:ietf:params:scim:event:prov:activate";
 /// `urn:ietf:params:scim:event:prov:deactivate` (RFC 9967 §2.4.6).
 pub const DEACTIVATE: &str = "urn:ietf:params:scim:event:prov:deactivate";
 
+/// scimkit's own event: a user's effective roles changed (the host-app API's group-to-role
+/// rules over the user's memberships). Payload: `roles` (now), `added`, `removed`.
+pub const ROLES_CHANGED: &str = "urn:scimkit:event:roles-changed";
+
 /// The event URIs this server issues, for `ServiceProviderConfig.securityEvents.eventUris`
 /// (RFC 9967 §4).
-pub const EVENT_URIS: [&str; 9] = [
+pub const EVENT_URIS: [&str; 10] = [
     CREATE_NOTICE,
     CREATE_FULL,
     PATCH_NOTICE,
@@ -38,6 +42,7 @@ pub const EVENT_URIS: [&str; 9] = [
     DELETE,
     ACTIVATE,
     DEACTIVATE,
+    ROLES_CHANGED,
 ];
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -293,6 +298,14 @@ fn payload(
                 PATCH_NOTICE
             }
         }
+        EventKind::RolesChanged => {
+            for key in ["roles", "added", "removed"] {
+                if let Some(v) = event.data.get(key) {
+                    out.insert(key.into(), v.clone());
+                }
+            }
+            ROLES_CHANGED
+        }
         EventKind::Deactivated => DEACTIVATE,
         EventKind::Reactivated => ACTIVATE,
         EventKind::Deleted => {
@@ -371,8 +384,8 @@ mod tests {
     }
 
     #[test]
-    fn every_uri_is_registered_by_rfc_9967() {
-        for uri in EVENT_URIS {
+    fn every_uri_but_scimkits_own_is_registered_by_rfc_9967() {
+        for uri in EVENT_URIS.into_iter().filter(|u| *u != ROLES_CHANGED) {
             assert!(uri.starts_with("urn:ietf:params:scim:event:prov:"), "{uri}");
         }
     }

@@ -96,7 +96,7 @@ async fn an_access_check_names_groups_and_derives_roles() {
             (engineering.clone(), false),
             (everyone.clone(), false),
         ];
-        expected.sort();
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
         let mut groups = groups;
         groups.sort();
         assert_eq!(groups, expected);
@@ -335,4 +335,102 @@ proptest! {
         });
         prop_assert_eq!(got, closure(&edges, &direct, &rules));
     }
+}
+
+/// The `roles_changed` events of the outbox after `after`, as (user, added, removed).
+async fn role_events(
+    s: &Server,
+    after: u64,
+) -> Vec<(String, serde_json::Value, serde_json::Value)> {
+    s.scim
+        .store()
+        .events("acme", after, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.as_str() == "roles_changed")
+        .map(|e| {
+            (
+                e.resource_id,
+                e.data["added"].clone(),
+                e.data["removed"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn last_seq(s: &Server) -> u64 {
+    s.scim
+        .store()
+        .events("acme", 0, 100_000)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |e| e.seq)
+}
+
+#[tokio::test]
+async fn role_changes_are_events_for_the_users_concerned() {
+    let s = Server::new().await;
+    let app = app_token(&s).await;
+    let (bob, backend, engineering, _) = directory(&s).await;
+    // No rules, no role events.
+    assert!(role_events(&s, 0).await.is_empty());
+
+    // A rule gives bob a role through the nested groups.
+    let mark = last_seq(&s).await;
+    let rules = json!({"rules": [{"group": {"displayName": "Engineering"}, "roles": ["deploy"]}]});
+    s.send_as(&app, "PUT", "/app/v1/acme/role-rules", Some(rules), &[])
+        .await
+        .expect(200);
+    assert_eq!(
+        role_events(&s, mark).await,
+        [(bob.clone(), json!(["deploy"]), json!([]))]
+    );
+
+    // Alice joins backend: she gains it; bob is not concerned.
+    let alice = id(&s.create_user("alice").await);
+    let mark = last_seq(&s).await;
+    s.patch(
+        &format!("/Groups/{backend}"),
+        patch_op(json!([{"op": "add", "path": "members", "value": [{"value": alice}]}])),
+    )
+    .await
+    .expect_patched();
+    assert_eq!(
+        role_events(&s, mark).await,
+        [(alice.clone(), json!(["deploy"]), json!([]))]
+    );
+
+    // Renaming Engineering takes the role from both.
+    let mark = last_seq(&s).await;
+    s.patch(
+        &format!("/Groups/{engineering}"),
+        patch_op(json!([{"op": "replace", "path": "displayName", "value": "R&D"}])),
+    )
+    .await
+    .expect_patched();
+    let mut got = role_events(&s, mark).await;
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![
+        (alice.clone(), json!([]), json!(["deploy"])),
+        (bob.clone(), json!([]), json!(["deploy"])),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, expected);
+
+    // Back, then deleting backend takes it from its members.
+    s.patch(
+        &format!("/Groups/{engineering}"),
+        patch_op(json!([{"op": "replace", "path": "displayName", "value": "Engineering"}])),
+    )
+    .await
+    .expect_patched();
+    let mark = last_seq(&s).await;
+    s.delete(&format!("/Groups/{backend}")).await.expect(204);
+    let mut got = role_events(&s, mark).await;
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, expected);
+    // The event is delivered as scimkit's own SET URI.
+    assert!(scimkit_server::events::EVENT_URIS.contains(&"urn:scimkit:event:roles-changed"));
 }

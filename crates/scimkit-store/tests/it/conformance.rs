@@ -1656,3 +1656,39 @@ fn jit_settings_and_origins_are_kept_per_tenant() {
         }
     });
 }
+
+#[test]
+fn events_no_write_carries_are_appended_in_order() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            store
+                .create("acme", "User", "u1", user("bjensen"), &at(1))
+                .await
+                .unwrap();
+            let data = json!({"added": ["admin"], "removed": [], "roles": ["admin"]});
+            let seq = store
+                .append_event("acme", EventKind::RolesChanged, "User", "u1", &data, &at(2))
+                .await
+                .unwrap();
+            assert_eq!(seq, 2, "{name}");
+            let events = store.events("acme", 1, 10).await.unwrap();
+            assert_eq!(events.len(), 1, "{name}");
+            assert_eq!(
+                (events[0].kind, events[0].seq, &events[0].data),
+                (EventKind::RolesChanged, 2, &data),
+                "{name}"
+            );
+            assert_eq!(EventKind::RolesChanged.as_str(), "roles_changed");
+            // The next write continues the sequence.
+            store
+                .delete("acme", "User", "u1", None, &at(3))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.events("acme", 2, 10).await.unwrap()[0].seq,
+                3,
+                "{name}"
+            );
+        }
+    });
+}
