@@ -680,6 +680,52 @@ fn quote(v: &str) -> String {
     Value::String(v.to_owned()).to_string()
 }
 
+/// The schema of the draft's Role resource (draft-ietf-scim-roles-entitlements-01 §3.2).
+pub const ROLE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Role";
+
+/// The role values the tenant's group-to-role rules give, as the roles and entitlements
+/// draft's Role resources (read-only; `id` is the value).
+pub(crate) async fn role_resources(scim: &Scim, tenant: &str) -> Result<Vec<Value>, Failure> {
+    let values: BTreeSet<String> = scim
+        .role_rules_inner(tenant)
+        .await?
+        .into_iter()
+        .flat_map(|r| r.roles)
+        .collect();
+    Ok(values
+        .into_iter()
+        .map(|v| {
+            json!({
+                "schemas": [ROLE_SCHEMA],
+                "id": v,
+                "value": v,
+                "display": v,
+                "supported": true,
+            })
+        })
+        .collect())
+}
+
+/// `GET {base}/{tenant}/Roles[/{id}]` on the SCIM API, for IdPs to offer the values.
+pub(crate) async fn serve_roles(scim: &Scim, call: &Call, id: Option<&str>) -> Outcome {
+    let roles = role_resources(scim, &call.tenant).await?;
+    match id {
+        Some(id) => roles
+            .into_iter()
+            .find(|r| r["id"] == id)
+            .map(|r| Reply::json(StatusCode::OK, r))
+            .ok_or_else(|| Failure::new(404, None, format!("no role {id}"))),
+        None => {
+            let n = roles.len() as u64;
+            Ok(Reply::json(
+                StatusCode::OK,
+                serde_json::to_value(scimkit_schema::messages::ListResponse::new(roles, n, 1))
+                    .unwrap_or_default(),
+            ))
+        }
+    }
+}
+
 /// `/app/v1/{tenant}/{what…}`.
 pub(crate) async fn serve(scim: &Scim, call: &Call, what: &[String]) -> Outcome {
     let seg: Vec<&str> = what.iter().map(String::as_str).collect();

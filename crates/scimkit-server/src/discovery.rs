@@ -50,6 +50,12 @@ pub(crate) fn service_provider_config(scim: &Scim, call: &Call) -> Value {
     meta.location = Some(format!("{}/ServiceProviderConfig", call.base_url));
     spc.meta = Some(meta);
     let mut out = serde_json::to_value(spc).unwrap_or_default();
+    // draft-ietf-scim-roles-entitlements-01 §3.1: `/Roles` lists the role values the
+    // tenant's rules give; there is no `/Entitlements`.
+    out["RolesAndEntitlements"] = json!({
+        "roles": {"supported": true, "multipleRolesSupported": true},
+        "entitlements": {"supported": false},
+    });
     // RFC 9967 §4: the events this server issues, claimed only when a way to receive them is
     // on (polling configured, or a dispatcher running).
     if crate::events::enabled(scim) {

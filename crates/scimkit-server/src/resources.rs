@@ -36,6 +36,10 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
             no_filter(call)?;
             crate::discovery::schemas(scim, call, id.as_deref())
         }
+        Route::Roles(id) => {
+            allow(call, &[Method::GET])?;
+            crate::access::serve_roles(scim, call, id.as_deref()).await
+        }
         Route::Me => Err(Failure::new(
             501,
             None,

@@ -250,6 +250,9 @@ pub(crate) enum Route<'a> {
     RootSearch,
     /// `/Events`: RFC 8936 poll (`POST`) and delivery status (`GET`).
     Events,
+    /// `/Roles[/{id}]`: the role values the tenant's rules give (roles and entitlements
+    /// draft), read-only.
+    Roles(Option<String>),
     /// `/{endpoint}`.
     List(&'a ResourceType),
     /// `POST /{endpoint}/.search`.
@@ -841,6 +844,8 @@ impl Scim {
             ["Schemas", id] => Route::Schemas(Some((*id).to_owned())),
             ["Bulk"] => Route::Bulk,
             ["Me", ..] => Route::Me,
+            ["Roles"] => Route::Roles(None),
+            ["Roles", id] => Route::Roles(Some((*id).to_owned())),
             [".search"] => Route::RootSearch,
             ["Events"] => Route::Events,
             [name] => Route::List(endpoint(name).ok_or_else(not_found)?),

@@ -434,3 +434,42 @@ async fn role_changes_are_events_for_the_users_concerned() {
     // The event is delivered as scimkit's own SET URI.
     assert!(scimkit_server::events::EVENT_URIS.contains(&"urn:scimkit:event:roles-changed"));
 }
+
+#[tokio::test]
+async fn idps_read_the_role_values_the_rules_give() {
+    let s = Server::new().await;
+    let app = app_token(&s).await;
+    // No rules: an empty list, and the feature is advertised.
+    let got = s.get("/Roles").await;
+    got.expect(200);
+    assert_eq!(got.body["totalResults"], 0);
+    let spc = s.get("/ServiceProviderConfig").await.body;
+    assert_eq!(spc["RolesAndEntitlements"]["roles"]["supported"], true);
+    assert_eq!(
+        spc["RolesAndEntitlements"]["entitlements"]["supported"],
+        false
+    );
+    let rules = json!({"rules": [
+        {"group": {"displayName": "a"}, "roles": ["deploy", "read"]},
+        {"group": {"displayName": "b"}, "roles": ["read", "admin"]},
+    ]});
+    s.send_as(&app, "PUT", "/app/v1/acme/role-rules", Some(rules), &[])
+        .await
+        .expect(200);
+    // The SCIM token reads them (the IdP offers them); values are unique and sorted.
+    let got = s.get("/Roles").await;
+    let values: Vec<&str> = got.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["admin", "deploy", "read"]);
+    assert_eq!(
+        got.body["Resources"][0]["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:Role"])
+    );
+    assert_eq!(s.get("/Roles/deploy").await.body["supported"], true);
+    assert_error(&s.get("/Roles/nope").await, 404, None);
+    assert_error(&s.post("/Roles", json!({"value": "x"})).await, 405, None);
+}
