@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::service::{Call, Failure, Outcome, Reply, Scim};
 
-pub(crate) fn service_provider_config(scim: &Scim, call: &Call) -> Value {
+pub(crate) fn service_provider_config(scim: &Scim, call: &Call, roles: bool) -> Value {
     let config = &scim.inner.config;
     let mut spc = ServiceProviderConfig::new();
     spc.documentation_uri =
@@ -51,11 +51,14 @@ pub(crate) fn service_provider_config(scim: &Scim, call: &Call) -> Value {
     spc.meta = Some(meta);
     let mut out = serde_json::to_value(spc).unwrap_or_default();
     // draft-ietf-scim-roles-entitlements-01 §3.1: `/Roles` lists the role values the
-    // tenant's rules give; there is no `/Entitlements`.
-    out["RolesAndEntitlements"] = json!({
-        "roles": {"supported": true, "multipleRolesSupported": true},
-        "entitlements": {"supported": false},
-    });
+    // tenant's rules give; there is no `/Entitlements`. Claimed only when the tenant has
+    // rules (strict RFC 7643 clients refuse the draft's un-namespaced key otherwise).
+    if roles {
+        out["RolesAndEntitlements"] = json!({
+            "roles": {"supported": true, "multipleRolesSupported": true},
+            "entitlements": {"supported": false},
+        });
+    }
     // RFC 9967 §4: the events this server issues, claimed only when a way to receive them is
     // on (polling configured, or a dispatcher running).
     if crate::events::enabled(scim) {

@@ -21,9 +21,12 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
     match route {
         Route::ServiceProviderConfig => {
             allow(call, &[Method::GET])?;
+            let roles = !crate::access::role_resources(scim, &call.tenant)
+                .await?
+                .is_empty();
             Ok(Reply::json(
                 StatusCode::OK,
-                crate::discovery::service_provider_config(scim, call),
+                crate::discovery::service_provider_config(scim, call, roles),
             ))
         }
         Route::ResourceTypes(id) => {

@@ -439,16 +439,12 @@ async fn role_changes_are_events_for_the_users_concerned() {
 async fn idps_read_the_role_values_the_rules_give() {
     let s = Server::new().await;
     let app = app_token(&s).await;
-    // No rules: an empty list, and the feature is advertised.
+    // No rules: an empty list, and nothing claimed.
     let got = s.get("/Roles").await;
     got.expect(200);
     assert_eq!(got.body["totalResults"], 0);
     let spc = s.get("/ServiceProviderConfig").await.body;
-    assert_eq!(spc["RolesAndEntitlements"]["roles"]["supported"], true);
-    assert_eq!(
-        spc["RolesAndEntitlements"]["entitlements"]["supported"],
-        false
-    );
+    assert!(spc.get("RolesAndEntitlements").is_none(), "{spc}");
     let rules = json!({"rules": [
         {"group": {"displayName": "a"}, "roles": ["deploy", "read"]},
         {"group": {"displayName": "b"}, "roles": ["read", "admin"]},
@@ -456,6 +452,12 @@ async fn idps_read_the_role_values_the_rules_give() {
     s.send_as(&app, "PUT", "/app/v1/acme/role-rules", Some(rules), &[])
         .await
         .expect(200);
+    let spc = s.get("/ServiceProviderConfig").await.body;
+    assert_eq!(spc["RolesAndEntitlements"]["roles"]["supported"], true);
+    assert_eq!(
+        spc["RolesAndEntitlements"]["entitlements"]["supported"],
+        false
+    );
     // The SCIM token reads them (the IdP offers them); values are unique and sorted.
     let got = s.get("/Roles").await;
     let values: Vec<&str> = got.body["Resources"]
