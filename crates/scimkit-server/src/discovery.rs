@@ -6,6 +6,7 @@ use scimkit_schema::messages::{
     AuthenticationScheme, BulkConfig, FilterConfig, ListResponse, Meta, ServiceProviderConfig,
     Supported,
 };
+use scimkit_schema::{ResourceType, Schema};
 use serde_json::{Value, json};
 
 use crate::service::{Call, Failure, Outcome, Reply, Scim};
@@ -67,9 +68,41 @@ pub(crate) fn service_provider_config(scim: &Scim, call: &Call, roles: bool) -> 
     out
 }
 
-pub(crate) fn resource_types(scim: &Scim, call: &Call, id: Option<&str>) -> Outcome {
-    let registry = &scim.inner.registry;
-    let all = registry.resource_types();
+/// The draft's Role resource type (draft-ietf-scim-roles-entitlements-01), listed for a
+/// tenant whose role rules give values to offer.
+fn role_resource_type() -> ResourceType {
+    ResourceType::new("Role", "/Roles", crate::access::ROLE_SCHEMA)
+        .describe("The roles the application grants (read-only; from the tenant's role rules)")
+}
+
+/// The Role schema (the draft's §3.2 sample, the attributes scimkit serves).
+fn role_schema() -> Option<Schema> {
+    let attr = |name: &str, kind: &str, required: bool, description: &str| {
+        json!({
+            "name": name, "type": kind, "multiValued": false, "description": description,
+            "required": required, "caseExact": false, "mutability": "readOnly",
+            "returned": "default", "uniqueness": "none",
+        })
+    };
+    Schema::from_json(json!({
+        "id": crate::access::ROLE_SCHEMA,
+        "name": "Role",
+        "description": "Role schema",
+        "attributes": [
+            attr("value", "string", true, "The value of a role."),
+            attr("display", "string", false, "A human-readable name, primarily used for display purposes."),
+            attr("type", "string", false, "A label indicating the role's function."),
+            attr("supported", "boolean", true, "Whether the role is supported and usable."),
+        ],
+    }))
+    .ok()
+}
+
+pub(crate) fn resource_types(scim: &Scim, call: &Call, id: Option<&str>, roles: bool) -> Outcome {
+    let mut all: Vec<ResourceType> = scim.inner.registry.resource_types().to_vec();
+    if roles {
+        all.push(role_resource_type());
+    }
     match id {
         Some(id) => {
             let rt = all
@@ -92,9 +125,9 @@ pub(crate) fn resource_types(scim: &Scim, call: &Call, id: Option<&str>) -> Outc
 }
 
 /// The schemas of the served resource types (core and extensions).
-pub(crate) fn schemas(scim: &Scim, call: &Call, id: Option<&str>) -> Outcome {
+pub(crate) fn schemas(scim: &Scim, call: &Call, id: Option<&str>, roles: bool) -> Outcome {
     let registry = &scim.inner.registry;
-    let served: Vec<&scimkit_schema::Schema> = registry
+    let mut served: Vec<Schema> = registry
         .schemas()
         .iter()
         .filter(|s| {
@@ -102,7 +135,11 @@ pub(crate) fn schemas(scim: &Scim, call: &Call, id: Option<&str>) -> Outcome {
                 rt.schema == s.id || rt.schema_extensions.iter().any(|e| e.schema == s.id)
             })
         })
+        .cloned()
         .collect();
+    if roles {
+        served.extend(role_schema());
+    }
     match id {
         Some(id) => {
             let schema = served

@@ -21,9 +21,7 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
     match route {
         Route::ServiceProviderConfig => {
             allow(call, &[Method::GET])?;
-            let roles = !crate::access::role_resources(scim, &call.tenant)
-                .await?
-                .is_empty();
+            let roles = has_roles(scim, call).await?;
             Ok(Reply::json(
                 StatusCode::OK,
                 crate::discovery::service_provider_config(scim, call, roles),
@@ -32,12 +30,14 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
         Route::ResourceTypes(id) => {
             allow(call, &[Method::GET])?;
             no_filter(call)?;
-            crate::discovery::resource_types(scim, call, id.as_deref())
+            let roles = has_roles(scim, call).await?;
+            crate::discovery::resource_types(scim, call, id.as_deref(), roles)
         }
         Route::Schemas(id) => {
             allow(call, &[Method::GET])?;
             no_filter(call)?;
-            crate::discovery::schemas(scim, call, id.as_deref())
+            let roles = has_roles(scim, call).await?;
+            crate::discovery::schemas(scim, call, id.as_deref(), roles)
         }
         Route::Roles(id) => {
             allow(call, &[Method::GET])?;
@@ -134,6 +134,14 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
             }
         }
     }
+}
+
+/// Whether the tenant's role rules give values (then discovery lists the draft's Role
+/// resource type, schema and `RolesAndEntitlements`).
+async fn has_roles(scim: &Scim, call: &Call) -> Result<bool, Failure> {
+    Ok(!crate::access::role_resources(scim, &call.tenant)
+        .await?
+        .is_empty())
 }
 
 /// 405 unless the method is one of `methods`.

@@ -473,5 +473,21 @@ async fn idps_read_the_role_values_the_rules_give() {
     );
     assert_eq!(s.get("/Roles/deploy").await.body["supported"], true);
     assert_error(&s.get("/Roles/nope").await, 404, None);
+    // Discovery lists the Role resource type and schema, as the draft has clients find them.
+    let types = s.get("/ResourceTypes").await.body;
+    let role = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "Role")
+        .expect("a Role resource type")
+        .clone();
+    assert_eq!(role["endpoint"], "/Roles");
+    assert_eq!(role["schema"], "urn:ietf:params:scim:schemas:core:2.0:Role");
+    let schema = s
+        .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:Role")
+        .await;
+    schema.expect(200);
+    assert_eq!(schema.body["name"], "Role");
     assert_error(&s.post("/Roles", json!({"value": "x"})).await, 405, None);
 }
