@@ -56,14 +56,52 @@ pub enum GroupMatch {
 pub struct RoleRule {
     /// Which groups.
     pub group: GroupMatch,
-    /// The roles (or entitlements) their members get.
+    /// The roles their members get.
+    #[serde(default)]
     pub roles: Vec<String>,
+    /// The entitlements their members get.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entitlements: Vec<String>,
 }
 
 impl RoleRule {
     /// Members of groups matching `group` get `roles`.
     pub fn new(group: GroupMatch, roles: Vec<String>) -> Self {
-        Self { group, roles }
+        Self {
+            group,
+            roles,
+            entitlements: Vec::new(),
+        }
+    }
+
+    /// The same, also granting `entitlements`.
+    pub fn with_entitlements(mut self, entitlements: Vec<String>) -> Self {
+        self.entitlements = entitlements;
+        self
+    }
+}
+
+/// What a rule grants: roles or entitlements (RFC 7643's two multi-valued User attributes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grant {
+    Roles,
+    Entitlements,
+}
+
+impl Grant {
+    /// The User attribute and what the rule grants of it.
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::Roles => "roles",
+            Self::Entitlements => "entitlements",
+        }
+    }
+
+    fn of(self, rule: &RoleRule) -> &[String] {
+        match self {
+            Self::Roles => &rule.roles,
+            Self::Entitlements => &rule.entitlements,
+        }
     }
 }
 
@@ -101,6 +139,8 @@ pub struct Access {
     /// Its effective roles, sorted: the `roles` values the IdP set on the user, and the roles
     /// the tenant's rules give its groups. Derived at each check, never stored.
     pub roles: Vec<String>,
+    /// Its effective entitlements, sorted, derived the same way.
+    pub entitlements: Vec<String>,
 }
 
 impl Access {
@@ -112,6 +152,7 @@ impl Access {
             user_name: None,
             groups: Vec::new(),
             roles: Vec::new(),
+            entitlements: Vec::new(),
         }
     }
 }
@@ -153,7 +194,13 @@ impl Scim {
             return Ok(Access::nobody());
         };
         let groups: Vec<GroupRef> = store.groups_of(tenant, &user.id).await?;
-        let roles = self.effective_roles(tenant, &user, &groups).await?;
+        let rules = self.role_rules_inner(tenant).await?;
+        let roles = self
+            .grants_with(tenant, &user, &groups, &rules, Grant::Roles)
+            .await?;
+        let entitlements = self
+            .grants_with(tenant, &user, &groups, &rules, Grant::Entitlements)
+            .await?;
         Ok(Access {
             exists: true,
             active: user.body.get("active").and_then(Value::as_bool) != Some(false),
@@ -172,18 +219,8 @@ impl Scim {
                 })
                 .collect(),
             roles,
+            entitlements,
         })
-    }
-
-    /// The user's own `roles` values and what the rules give its groups.
-    async fn effective_roles(
-        &self,
-        tenant: &str,
-        user: &Stored,
-        groups: &[GroupRef],
-    ) -> Result<Vec<String>, Failure> {
-        let rules = self.role_rules_inner(tenant).await?;
-        self.roles_with(tenant, user, groups, &rules).await
     }
 
     /// The user's roles under `rules`.
@@ -194,9 +231,22 @@ impl Scim {
         groups: &[GroupRef],
         rules: &[RoleRule],
     ) -> Result<Vec<String>, Failure> {
+        self.grants_with(tenant, user, groups, rules, Grant::Roles)
+            .await
+    }
+
+    /// The user's own values of the granted attribute, and what the rules give its groups.
+    async fn grants_with(
+        &self,
+        tenant: &str,
+        user: &Stored,
+        groups: &[GroupRef],
+        rules: &[RoleRule],
+        grant: Grant,
+    ) -> Result<Vec<String>, Failure> {
         let mut roles: BTreeSet<String> = user
             .body
-            .get("roles")
+            .get(grant.attribute())
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -235,7 +285,7 @@ impl Scim {
                     GroupMatch::ExternalId(e) => external.as_deref() == Some(e.as_str()),
                 };
                 if applies {
-                    roles.extend(rule.roles.iter().cloned());
+                    roles.extend(grant.of(rule).iter().cloned());
                 }
             }
         }
@@ -683,20 +733,31 @@ fn quote(v: &str) -> String {
 /// The schema of the draft's Role resource (draft-ietf-scim-roles-entitlements-01 §3.2).
 pub const ROLE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Role";
 
-/// The role values the tenant's group-to-role rules give, as the roles and entitlements
-/// draft's Role resources (read-only; `id` is the value).
-pub(crate) async fn role_resources(scim: &Scim, tenant: &str) -> Result<Vec<Value>, Failure> {
+/// The schema of the draft's Entitlement resource (§3.3).
+pub const ENTITLEMENT_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Entitlement";
+
+/// The values the tenant's rules grant, as the roles and entitlements draft's Role or
+/// Entitlement resources (read-only; `id` is the value).
+pub(crate) async fn offered(
+    scim: &Scim,
+    tenant: &str,
+    grant: Grant,
+) -> Result<Vec<Value>, Failure> {
+    let schema = match grant {
+        Grant::Roles => ROLE_SCHEMA,
+        Grant::Entitlements => ENTITLEMENT_SCHEMA,
+    };
     let values: BTreeSet<String> = scim
         .role_rules_inner(tenant)
         .await?
-        .into_iter()
-        .flat_map(|r| r.roles)
+        .iter()
+        .flat_map(|r| grant.of(r).to_vec())
         .collect();
     Ok(values
         .into_iter()
         .map(|v| {
             json!({
-                "schemas": [ROLE_SCHEMA],
+                "schemas": [schema],
                 "id": v,
                 "value": v,
                 "display": v,
@@ -706,20 +767,26 @@ pub(crate) async fn role_resources(scim: &Scim, tenant: &str) -> Result<Vec<Valu
         .collect())
 }
 
-/// `GET {base}/{tenant}/Roles[/{id}]` on the SCIM API, for IdPs to offer the values.
-pub(crate) async fn serve_roles(scim: &Scim, call: &Call, id: Option<&str>) -> Outcome {
-    let roles = role_resources(scim, &call.tenant).await?;
+/// `GET {base}/{tenant}/Roles[/{id}]` or `/Entitlements[/{id}]` on the SCIM API, for IdPs to
+/// offer the values.
+pub(crate) async fn serve_offered(
+    scim: &Scim,
+    call: &Call,
+    grant: Grant,
+    id: Option<&str>,
+) -> Outcome {
+    let items = offered(scim, &call.tenant, grant).await?;
     match id {
-        Some(id) => roles
+        Some(id) => items
             .into_iter()
             .find(|r| r["id"] == id)
             .map(|r| Reply::json(StatusCode::OK, r))
-            .ok_or_else(|| Failure::new(404, None, format!("no role {id}"))),
+            .ok_or_else(|| Failure::new(404, None, format!("no {} {id}", grant.attribute()))),
         None => {
-            let n = roles.len() as u64;
+            let n = items.len() as u64;
             Ok(Reply::json(
                 StatusCode::OK,
-                serde_json::to_value(scimkit_schema::messages::ListResponse::new(roles, n, 1))
+                serde_json::to_value(scimkit_schema::messages::ListResponse::new(items, n, 1))
                     .unwrap_or_default(),
             ))
         }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::service::{Call, Failure, Outcome, Reply, Scim};
 
-pub(crate) fn service_provider_config(scim: &Scim, call: &Call, roles: bool) -> Value {
+pub(crate) fn service_provider_config(scim: &Scim, call: &Call, roles: (bool, bool)) -> Value {
     let config = &scim.inner.config;
     let mut spc = ServiceProviderConfig::new();
     spc.documentation_uri =
@@ -54,10 +54,10 @@ pub(crate) fn service_provider_config(scim: &Scim, call: &Call, roles: bool) -> 
     // draft-ietf-scim-roles-entitlements-01 §3.1: `/Roles` lists the role values the
     // tenant's rules give; there is no `/Entitlements`. Claimed only when the tenant has
     // rules (strict RFC 7643 clients refuse the draft's un-namespaced key otherwise).
-    if roles {
+    if roles.0 || roles.1 {
         out["RolesAndEntitlements"] = json!({
-            "roles": {"supported": true, "multipleRolesSupported": true},
-            "entitlements": {"supported": false},
+            "roles": {"supported": roles.0, "multipleRolesSupported": roles.0},
+            "entitlements": {"supported": roles.1, "multipleEntitlementsSupported": roles.1},
         });
     }
     // RFC 9967 §4: the events this server issues, claimed only when a way to receive them is
@@ -75,8 +75,18 @@ fn role_resource_type() -> ResourceType {
         .describe("The roles the application grants (read-only; from the tenant's role rules)")
 }
 
-/// The Role schema (the draft's §3.2 sample, the attributes scimkit serves).
-fn role_schema() -> Option<Schema> {
+/// The draft's Entitlement resource type.
+fn entitlement_resource_type() -> ResourceType {
+    ResourceType::new(
+        "Entitlement",
+        "/Entitlements",
+        crate::access::ENTITLEMENT_SCHEMA,
+    )
+    .describe("The entitlements the application grants (read-only; from the tenant's role rules)")
+}
+
+/// The Role or Entitlement schema (the draft's samples, the attributes scimkit serves).
+fn offered_schema(id: &str, name: &str) -> Option<Schema> {
     let attr = |name: &str, kind: &str, required: bool, description: &str| {
         json!({
             "name": name, "type": kind, "multiValued": false, "description": description,
@@ -85,23 +95,31 @@ fn role_schema() -> Option<Schema> {
         })
     };
     Schema::from_json(json!({
-        "id": crate::access::ROLE_SCHEMA,
-        "name": "Role",
-        "description": "Role schema",
+        "id": id,
+        "name": name,
+        "description": format!("{name} schema"),
         "attributes": [
-            attr("value", "string", true, "The value of a role."),
+            attr("value", "string", true, "The value."),
             attr("display", "string", false, "A human-readable name, primarily used for display purposes."),
-            attr("type", "string", false, "A label indicating the role's function."),
-            attr("supported", "boolean", true, "Whether the role is supported and usable."),
+            attr("type", "string", false, "A label indicating the function."),
+            attr("supported", "boolean", true, "Whether it is supported and usable."),
         ],
     }))
     .ok()
 }
 
-pub(crate) fn resource_types(scim: &Scim, call: &Call, id: Option<&str>, roles: bool) -> Outcome {
+pub(crate) fn resource_types(
+    scim: &Scim,
+    call: &Call,
+    id: Option<&str>,
+    roles: (bool, bool),
+) -> Outcome {
     let mut all: Vec<ResourceType> = scim.inner.registry.resource_types().to_vec();
-    if roles {
+    if roles.0 {
         all.push(role_resource_type());
+    }
+    if roles.1 {
+        all.push(entitlement_resource_type());
     }
     match id {
         Some(id) => {
@@ -125,7 +143,7 @@ pub(crate) fn resource_types(scim: &Scim, call: &Call, id: Option<&str>, roles: 
 }
 
 /// The schemas of the served resource types (core and extensions).
-pub(crate) fn schemas(scim: &Scim, call: &Call, id: Option<&str>, roles: bool) -> Outcome {
+pub(crate) fn schemas(scim: &Scim, call: &Call, id: Option<&str>, roles: (bool, bool)) -> Outcome {
     let registry = &scim.inner.registry;
     let mut served: Vec<Schema> = registry
         .schemas()
@@ -137,8 +155,14 @@ pub(crate) fn schemas(scim: &Scim, call: &Call, id: Option<&str>, roles: bool) -
         })
         .cloned()
         .collect();
-    if roles {
-        served.extend(role_schema());
+    if roles.0 {
+        served.extend(offered_schema(crate::access::ROLE_SCHEMA, "Role"));
+    }
+    if roles.1 {
+        served.extend(offered_schema(
+            crate::access::ENTITLEMENT_SCHEMA,
+            "Entitlement",
+        ));
     }
     match id {
         Some(id) => {

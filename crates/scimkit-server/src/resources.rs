@@ -41,7 +41,18 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
         }
         Route::Roles(id) => {
             allow(call, &[Method::GET])?;
-            crate::access::serve_roles(scim, call, id.as_deref()).await
+            crate::access::serve_offered(scim, call, crate::access::Grant::Roles, id.as_deref())
+                .await
+        }
+        Route::Entitlements(id) => {
+            allow(call, &[Method::GET])?;
+            crate::access::serve_offered(
+                scim,
+                call,
+                crate::access::Grant::Entitlements,
+                id.as_deref(),
+            )
+            .await
         }
         Route::Me => Err(Failure::new(
             501,
@@ -136,12 +147,16 @@ pub(crate) async fn serve(scim: &Scim, call: &Call, route: Route<'_>) -> Outcome
     }
 }
 
-/// Whether the tenant's role rules give values (then discovery lists the draft's Role
-/// resource type, schema and `RolesAndEntitlements`).
-async fn has_roles(scim: &Scim, call: &Call) -> Result<bool, Failure> {
-    Ok(!crate::access::role_resources(scim, &call.tenant)
-        .await?
-        .is_empty())
+/// Which of roles and entitlements the tenant's rules give values for (then discovery lists
+/// the draft's resource types, schemas and `RolesAndEntitlements`).
+async fn has_roles(scim: &Scim, call: &Call) -> Result<(bool, bool), Failure> {
+    use crate::access::{Grant, offered};
+    Ok((
+        !offered(scim, &call.tenant, Grant::Roles).await?.is_empty(),
+        !offered(scim, &call.tenant, Grant::Entitlements)
+            .await?
+            .is_empty(),
+    ))
 }
 
 /// 405 unless the method is one of `methods`.

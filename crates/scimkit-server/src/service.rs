@@ -253,6 +253,8 @@ pub(crate) enum Route<'a> {
     /// `/Roles[/{id}]`: the role values the tenant's rules give (roles and entitlements
     /// draft), read-only.
     Roles(Option<String>),
+    /// `/Entitlements[/{id}]`: the same for entitlements.
+    Entitlements(Option<String>),
     /// `/{endpoint}`.
     List(&'a ResourceType),
     /// `POST /{endpoint}/.search`.
@@ -846,6 +848,8 @@ impl Scim {
             ["Me", ..] => Route::Me,
             ["Roles"] => Route::Roles(None),
             ["Roles", id] => Route::Roles(Some((*id).to_owned())),
+            ["Entitlements"] => Route::Entitlements(None),
+            ["Entitlements", id] => Route::Entitlements(Some((*id).to_owned())),
             [".search"] => Route::RootSearch,
             ["Events"] => Route::Events,
             [name] => Route::List(endpoint(name).ok_or_else(not_found)?),

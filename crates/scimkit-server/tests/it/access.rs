@@ -155,7 +155,7 @@ async fn deprovisioning_shows_at_once() {
     let a = check("userName=bob").await;
     assert_eq!(
         a,
-        json!({"exists": false, "active": false, "groups": [], "roles": []})
+        json!({"exists": false, "active": false, "groups": [], "roles": [], "entitlements": []})
     );
     // The Rust call answers the same.
     let a = s
@@ -490,4 +490,69 @@ async fn idps_read_the_role_values_the_rules_give() {
     schema.expect(200);
     assert_eq!(schema.body["name"], "Role");
     assert_error(&s.post("/Roles", json!({"value": "x"})).await, 405, None);
+}
+
+#[tokio::test]
+async fn rules_grant_entitlements_too() {
+    let s = Server::new().await;
+    let app = app_token(&s).await;
+    let (bob, ..) = directory(&s).await;
+    let rules = json!({"rules": [
+        {"group": {"displayName": "Engineering"}, "roles": ["deploy"], "entitlements": ["license.full"]},
+        {"group": {"displayName": "backend"}, "entitlements": ["db.write"]},
+    ]});
+    s.send_as(
+        &app,
+        "PUT",
+        "/app/v1/acme/role-rules",
+        Some(rules.clone()),
+        &[],
+    )
+    .await
+    .expect(200);
+    // Rules read back as written (a rule without roles reads back with an empty list).
+    let got = s
+        .send_as(&app, "GET", "/app/v1/acme/role-rules", None, &[])
+        .await
+        .body;
+    assert_eq!(got["rules"][1]["entitlements"], json!(["db.write"]));
+    let a = s
+        .send_as(
+            &app,
+            "GET",
+            &format!("/app/v1/acme/access?id={bob}"),
+            None,
+            &[],
+        )
+        .await
+        .body;
+    assert_eq!(a["roles"], json!(["auditor", "deploy"]));
+    assert_eq!(a["entitlements"], json!(["db.write", "license.full"]));
+    // The IdP reads the entitlement values, and discovery claims both.
+    let got = s.get("/Entitlements").await.body;
+    assert_eq!(got["totalResults"], 2);
+    assert_eq!(
+        got["Resources"][0]["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:Entitlement"])
+    );
+    assert_eq!(
+        s.get("/Entitlements/db.write").await.body["value"],
+        "db.write"
+    );
+    let spc = s.get("/ServiceProviderConfig").await.body;
+    assert_eq!(
+        spc["RolesAndEntitlements"]["entitlements"]["supported"],
+        true
+    );
+    let types = s.get("/ResourceTypes").await.body;
+    assert!(
+        types["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["endpoint"] == "/Entitlements")
+    );
+    s.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:Entitlement")
+        .await
+        .expect(200);
 }
