@@ -6,13 +6,13 @@
 //! `default`, `127.0.0.1:8080`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use scimkit_schema::Registry;
 use scimkit_server::{Config, RateLimit, Scim};
-use scimkit_store::{PgStore, SqliteStore, Store};
+use scimkit_store::{CachedStore, PgStore, SqliteStore, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -167,6 +167,8 @@ struct FileSettings {
     rate_limit_per_second: Option<f64>,
     rate_limit_burst: Option<u32>,
     request_timeout_seconds: Option<u64>,
+    /// How many users `GET /Users/{id}` keeps in memory (SQLite only; 0: none).
+    read_cache_entries: Option<usize>,
     /// The shared secret that signs polled SETs (RFC 8936); polling is off without it.
     events_poll_secret: Option<String>,
     /// Receivers of pushed SETs (RFC 8935).
@@ -313,25 +315,62 @@ impl Settings {
         Ok(Scim::new(store, registry, self.config()))
     }
 
-    async fn open(&self) -> Result<Scim, String> {
+    /// The store `serve` serves. SQLite: the data directory is locked for this process
+    /// (the returned file holds the lock until it is dropped), which lets users read by id be
+    /// kept in memory ([`CachedStore`]): no other process writes the resources.
+    async fn open(&self) -> Result<(Scim, Option<std::fs::File>), String> {
         let registry = self.registry()?;
-        let store: Arc<dyn Store> = match self.database() {
-            Some(url) => Arc::new(
-                PgStore::connect(&url, self.database_schema().as_deref(), registry.clone())
-                    .await
-                    .map_err(|e| format!("PostgreSQL at {}: {e}", redact(&url)))?,
+        let (store, lock): (Arc<dyn Store>, _) = match self.database() {
+            Some(url) => (
+                Arc::new(
+                    PgStore::connect(&url, self.database_schema().as_deref(), registry.clone())
+                        .await
+                        .map_err(|e| format!("PostgreSQL at {}: {e}", redact(&url)))?,
+                ),
+                None,
             ),
             None => {
                 let dir = self.data_dir();
                 std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let lock = lock_data_dir(&dir)?;
                 let path = dir.join("scimkit.db");
-                Arc::new(
+                let sqlite: Arc<dyn Store> = Arc::new(
                     SqliteStore::open(&path, registry.clone())
                         .map_err(|e| format!("{}: {e}", path.display()))?,
-                )
+                );
+                let entries = self
+                    .file
+                    .read_cache_entries
+                    .unwrap_or(DEFAULT_READ_CACHE_ENTRIES);
+                (Arc::new(CachedStore::new(sqlite, entries)), Some(lock))
             }
         };
-        Ok(Scim::new(store, registry, self.config()))
+        Ok((Scim::new(store, registry, self.config()), lock))
+    }
+}
+
+/// How many users a SQLite-backed `serve` keeps in memory unless `read_cache_entries` says
+/// otherwise: about 1.5 KB each for a user with a few attributes and groups.
+const DEFAULT_READ_CACHE_ENTRIES: usize = 20_000;
+
+/// Takes the exclusive lock of `dir` (the file `serve.lock` in it), held while the returned
+/// file is open; an error names the directory when another process holds it.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, String> {
+    let path = dir.join("serve.lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "{} is served by another `scimkit serve`: a SQLite data directory has one server \
+             (run several instances on PostgreSQL, with --database)",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
     }
 }
 
@@ -393,7 +432,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("{listen}: {e}"))?;
         let bound = listener.local_addr().map_err(|e| format!("{listen}: {e}"))?;
         let origin = settings.origin(Some(bound));
-        let scim = settings.open().await?;
+        let (scim, _data_dir_lock) = settings.open().await?;
         scim.ensure_tenant("default")
             .await
             .map_err(|e| format!("creating tenant default: {e}"))?;

@@ -42,13 +42,14 @@ use crate::seed::{PATCH_OP, Seeded};
 use crate::server::Scimkit;
 
 const USAGE: &str = "\
-usage: scimkit-load [--seconds N] [--connections C] [--smoke]
+usage: scimkit-load [--seconds N] [--connections C] [--only LETTERS] [--smoke]
 
 Benchmarks `target/release/scimkit serve` (build it first: cargo build --release -p scimkit-cli;
 or set SCIMKIT_BIN). Run it built with --release: cargo run --release -p scimkit-load
 
   --seconds N       measured seconds per scenario, after 1 s of warm-up [default: 10]
   --connections C   concurrent keep-alive HTTP/1.1 connections [default: 32]
+  --only LETTERS    run only these scenarios, e.g. `af` for GET by id and the ceiling
   --smoke           a quick check: 1 s per scenario, 4 connections, 200 users, 200 members
 ";
 
@@ -61,7 +62,15 @@ struct Args {
     connections: usize,
     users: usize,
     extras: usize,
+    only: Option<String>,
     smoke: bool,
+}
+
+impl Args {
+    /// Whether scenario `letter` runs.
+    fn runs(&self, letter: char) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(letter))
+    }
 }
 
 impl Args {
@@ -69,6 +78,7 @@ impl Args {
         let mut seconds = None;
         let mut connections = None;
         let mut smoke = false;
+        let mut only = None;
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -79,6 +89,15 @@ impl Args {
                 "--seconds" => seconds = Some(positive(&value("--seconds")?, "--seconds")?),
                 "--connections" => {
                     connections = Some(positive(&value("--connections")?, "--connections")?);
+                }
+                "--only" => {
+                    let letters = value("--only")?;
+                    if letters.is_empty() || !letters.chars().all(|c| ('a'..='f').contains(&c)) {
+                        return Err(format!(
+                            "--only takes scenario letters a to f, not {letters:?}\n\n{USAGE}"
+                        ));
+                    }
+                    only = Some(letters);
                 }
                 "--smoke" => smoke = true,
                 "-h" | "--help" => return Ok(None),
@@ -92,6 +111,7 @@ impl Args {
             users: if smoke { 200 } else { 10_000 },
             // Each connection adds and removes its own extra users.
             extras: (connections * 8).max(if smoke { 32 } else { 256 }),
+            only,
             smoke,
         }))
     }
@@ -183,7 +203,13 @@ fn run(args: &Args) -> Result<bool, String> {
             seeded.users.len(),
             seeded.extras.len()
         );
-        let rows = scenarios(&server, &seeded, plan).await;
+        let rows = scenarios(&server, &seeded, plan, args).await;
+        // Linux: the server's resident memory, its read cache of users included.
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", server.pid())) {
+            for line in status.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM")) {
+                println!("server {}", line.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
         let log = server::summarize_log(&server.log());
         if log.is_empty() {
             println!("server log (stderr, warn and above): empty");
@@ -198,6 +224,9 @@ fn run(args: &Args) -> Result<bool, String> {
         // `server` is dropped here: the child is killed and its directory removed.
     })?;
 
+    if !args.runs('f') {
+        return Ok(report(&rows, plan));
+    }
     let ceiling = Ceiling::start()?;
     let target = Target {
         addr: ceiling.addr,
@@ -215,7 +244,7 @@ fn run(args: &Args) -> Result<bool, String> {
     Ok(report(&rows, plan))
 }
 
-async fn scenarios(server: &Scimkit, seeded: &Seeded, plan: Plan) -> Vec<Row> {
+async fn scenarios(server: &Scimkit, seeded: &Seeded, plan: Plan, args: &Args) -> Vec<Row> {
     let ids: Arc<Vec<String>> = Arc::new(seeded.users.iter().map(|(id, _)| id.clone()).collect());
     let names: Arc<Vec<String>> = Arc::new(seeded.users.iter().map(|(_, n)| n.clone()).collect());
     let scenarios: Vec<(String, MakeReq)> = vec![
@@ -262,6 +291,9 @@ async fn scenarios(server: &Scimkit, seeded: &Seeded, plan: Plan) -> Vec<Row> {
     ];
     let mut rows = Vec::new();
     for (i, (name, make)) in scenarios.into_iter().enumerate() {
+        if !args.runs(name.chars().nth(1).unwrap_or_default()) {
+            continue;
+        }
         println!("running {name}");
         let outcome = load::run(&server.target, plan, make, i as u64 + 1).await;
         rows.push(Row { name, outcome });
@@ -328,7 +360,8 @@ fn report(rows: &[Row], plan: Plan) -> bool {
             o.non_2xx() + o.transport_errors,
         );
     }
-    if let (Some(get), Some(ceiling)) = (rows.first(), rows.last()) {
+    let row = |prefix: &str| rows.iter().find(|r| r.name.starts_with(prefix));
+    if let (Some(get), Some(ceiling)) = (row("(a)"), row("(f)")) {
         let ceiling_rps = ceiling.outcome.per_second();
         if ceiling_rps > 0.0 {
             println!(

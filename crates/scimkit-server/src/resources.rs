@@ -695,24 +695,107 @@ pub(crate) async fn create(
 }
 
 async fn get(scim: &Scim, call: &Call, rt: &ResourceType, id: &str) -> Outcome {
-    let stored = scim
-        .inner
-        .store
+    let store = &scim.inner.store;
+    // The stamp before the read: if the resource changes between the two, the stamp after
+    // differs and what is rendered now is never served under it.
+    let stamp = store.read_stamp(&call.tenant, &rt.name, id);
+    let view = View::of(call, rt, id);
+    if let Some(stamp) = stamp {
+        let hit = lock_rendered(scim).find(&view, stamp);
+        if let Some((etag, body)) = hit {
+            return Ok(match not_modified(call, &etag) {
+                Some(reply) => reply,
+                None => Reply::raw_json(StatusCode::OK, body).with_header(header::ETAG, etag),
+            });
+        }
+    }
+    let stored = store
         .get(&call.tenant, &rt.name, id)
         .await?
         .ok_or_else(|| not_found(rt, id))?;
-    if let Some(tags) = call.header(header::IF_NONE_MATCH) {
-        let etag = stored.etag();
-        let matches = tags.trim() == "*"
-            || tags
-                .split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"));
-        if matches {
-            return Ok(Reply::empty(StatusCode::NOT_MODIFIED).with_header(header::ETAG, etag));
-        }
+    let etag = stored.etag();
+    if let Some(reply) = not_modified(call, &etag) {
+        return Ok(reply);
     }
     let shape = Shape::from_query(call)?;
-    resource_reply(scim, call, rt, stored, &shape, StatusCode::OK)
+    // A `Value` always serializes (its map keys are strings), as in `render`.
+    let body = Bytes::from(
+        serde_json::to_vec(&present(scim, call, rt, stored, &shape)).unwrap_or_default(),
+    );
+    if let Some(stamp) = stamp {
+        lock_rendered(scim).keep(view, stamp, etag.clone(), body.clone());
+    }
+    Ok(Reply::raw_json(StatusCode::OK, body).with_header(header::ETAG, etag))
+}
+
+/// `304 Not Modified` when `If-None-Match` names `etag` (or is `*`).
+fn not_modified(call: &Call, etag: &str) -> Option<Reply> {
+    let tags = call.header(header::IF_NONE_MATCH)?;
+    let matches = tags.trim() == "*"
+        || tags
+            .split(',')
+            .any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"));
+    matches.then(|| Reply::empty(StatusCode::NOT_MODIFIED).with_header(header::ETAG, etag))
+}
+
+fn lock_rendered(scim: &Scim) -> std::sync::MutexGuard<'_, Rendered> {
+    scim.inner
+        .rendered
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What a `GET {resource}/{id}` response depends on besides the resource: the tenant, the
+/// base URL (in `meta.location` and `$ref`s) and the projection parameters.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct View {
+    tenant: String,
+    resource_type: String,
+    id: String,
+    base_url: String,
+    attributes: Option<String>,
+    excluded: Option<String>,
+}
+
+impl View {
+    fn of(call: &Call, rt: &ResourceType, id: &str) -> Self {
+        Self {
+            tenant: call.tenant.clone(),
+            resource_type: rt.name.clone(),
+            id: id.to_owned(),
+            base_url: call.base_url.clone(),
+            attributes: call.param("attributes").map(str::to_owned),
+            excluded: call.param("excludedAttributes").map(str::to_owned),
+        }
+    }
+}
+
+/// Rendered `GET {resource}/{id}` bodies with their ETags, each valid while the store's
+/// [`read_stamp`](scimkit_store::Store::read_stamp) of the resource is the one it was
+/// rendered under. At most [`RENDERED`] are kept; past that, all are dropped at once (they
+/// are rebuilt by the next reads).
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    map: std::collections::HashMap<View, (u64, String, Bytes)>,
+}
+
+/// The most rendered responses kept.
+const RENDERED: usize = 10_000;
+
+impl Rendered {
+    fn find(&self, view: &View, stamp: u64) -> Option<(String, Bytes)> {
+        self.map
+            .get(view)
+            .filter(|(s, _, _)| *s == stamp)
+            .map(|(_, etag, body)| (etag.clone(), body.clone()))
+    }
+
+    fn keep(&mut self, view: View, stamp: u64, etag: String, body: Bytes) {
+        if self.map.len() >= RENDERED && !self.map.contains_key(&view) {
+            self.map.clear();
+        }
+        self.map.insert(view, (stamp, etag, body));
+    }
 }
 
 pub(crate) async fn replace(

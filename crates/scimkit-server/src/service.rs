@@ -45,6 +45,9 @@ pub(crate) struct Inner {
         std::sync::Mutex<std::collections::HashMap<String, (Arc<Tolerance>, std::time::Duration)>>,
     /// Request ids: a random start, then one more per request.
     request_ids: std::sync::atomic::AtomicU64,
+    /// `GET {resource}/{id}` responses, kept while the store's read stamp says the resource
+    /// reads the same (only stores that cache reads give stamps).
+    pub(crate) rendered: std::sync::Mutex<crate::resources::Rendered>,
 }
 
 /// How long a token record read from the store is trusted before it is read again: a token
@@ -210,6 +213,8 @@ impl From<scimkit_filter::ParseError> for Failure {
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) body: Option<Value>,
+    /// A JSON body already serialized (sent instead of `body`).
+    pub(crate) raw: Option<Bytes>,
     pub(crate) headers: Vec<(HeaderName, String)>,
 }
 
@@ -218,6 +223,17 @@ impl Reply {
         Self {
             status,
             body: Some(body),
+            raw: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A reply whose JSON body is already serialized.
+    pub(crate) fn raw_json(status: StatusCode, body: Bytes) -> Self {
+        Self {
+            status,
+            body: None,
+            raw: Some(body),
             headers: Vec::new(),
         }
     }
@@ -226,6 +242,7 @@ impl Reply {
         Self {
             status,
             body: None,
+            raw: None,
             headers: Vec::new(),
         }
     }
@@ -292,6 +309,7 @@ impl Scim {
                 events: Arc::default(),
                 tolerances: std::sync::Mutex::new(std::collections::HashMap::new()),
                 tokens: std::sync::Mutex::new(std::collections::HashMap::new()),
+                rendered: std::sync::Mutex::default(),
             }),
         }
     }
@@ -922,8 +940,8 @@ fn media_type(accept: Option<&str>) -> &'static str {
 
 /// The HTTP response for an outcome.
 fn render(outcome: Outcome, accept: Option<&str>) -> Response<Bytes> {
-    let (status, body, headers) = match outcome {
-        Ok(reply) => (reply.status, reply.body, reply.headers),
+    let (status, body, raw, headers) = match outcome {
+        Ok(reply) => (reply.status, reply.body, reply.raw, reply.headers),
         Err(failure) => {
             let status = StatusCode::from_u16(failure.error.status)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -933,7 +951,7 @@ fn render(outcome: Outcome, accept: Option<&str>) -> Response<Bytes> {
                 tracing::info!(status = status.as_u16(), detail = ?failure.error.detail, "refused");
             }
             let body = serde_json::to_value(&failure.error).unwrap_or(Value::Null);
-            (status, Some(body), failure.headers)
+            (status, Some(body), None, failure.headers)
         }
     };
     let mut builder = Response::builder().status(status);
@@ -942,12 +960,16 @@ fn render(outcome: Outcome, accept: Option<&str>) -> Response<Bytes> {
             builder = builder.header(name, v);
         }
     }
-    let bytes = match body {
-        Some(body) => {
+    let bytes = match (raw, body) {
+        (Some(raw), _) => {
+            builder = builder.header(header::CONTENT_TYPE, media_type(accept));
+            raw
+        }
+        (None, Some(body)) => {
             builder = builder.header(header::CONTENT_TYPE, media_type(accept));
             Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
         }
-        None => Bytes::new(),
+        (None, None) => Bytes::new(),
     };
     builder.body(bytes).unwrap_or_else(|_| {
         let mut r = Response::new(Bytes::new());

@@ -65,6 +65,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cached;
 mod error;
 mod memory;
 mod model;
@@ -72,6 +73,7 @@ mod postgres;
 mod query;
 mod sqlite;
 
+pub use cached::CachedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use model::{

@@ -377,6 +377,16 @@ pub trait Store: Send + Sync {
         id: &str,
     ) -> Result<Option<Stored>, StoreError>;
 
+    /// A number that changes whenever what [`get`](Store::get) returns for the resource may
+    /// have changed, when the store can tell without reading it; `None` when it cannot (the
+    /// default). A store that caches reads ([`CachedStore`](crate::CachedStore)) answers for
+    /// what it holds, so that a caller can keep something derived from a read (a rendered
+    /// response) for as long as the stamp stays the same.
+    fn read_stamp(&self, tenant: &str, resource_type: &str, id: &str) -> Option<u64> {
+        let _ = (tenant, resource_type, id);
+        None
+    }
+
     /// Reads a resource as stored: without a Group's `members` or a User's `groups` (what a
     /// PATCH of a large group needs: the member table is asked per id instead).
     async fn load(

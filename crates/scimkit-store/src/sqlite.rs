@@ -124,6 +124,9 @@ struct Readers {
     idle: Mutex<Vec<Connection>>,
 }
 
+/// Set on every read connection: up to 1 GiB of the file is read through a memory map.
+const READER_PRAGMAS: &str = "PRAGMA mmap_size = 1073741824;";
+
 /// The most idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
 
@@ -240,6 +243,10 @@ impl SqliteStore {
                 )
                 .map_err(StoreError::backend)?;
                 c.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(StoreError::backend)?;
+                // Pages are read through a memory map rather than copied by `pread` into
+                // each connection's own cache.
+                c.execute_batch(READER_PRAGMAS)
                     .map_err(StoreError::backend)?;
                 c
             }
@@ -809,20 +816,20 @@ impl Store for SqliteStore {
 
     async fn get(&self, tenant: &str, rt: &str, id: &str) -> Result<Option<Stored>, StoreError> {
         let (tenant, rt, id) = (owned(tenant), owned(rt), owned(id));
-        // Most resources belong to no group and have no members: one statement finds the
-        // resource and whether any membership row names it; only then are the rows read,
-        // in one snapshot with the resource.
-        let (t, r, i) = (tenant.clone(), rt.clone(), id.clone());
-        let first = self
-            .read_one(move |c| {
-                c.prepare_cached(
+        // One read transaction: one statement finds the resource and whether any membership
+        // row names it (most resources: none); only then are its groups or members read, in
+        // the same snapshot. Each transaction takes and releases the file's locks, so one is
+        // much cheaper than a transaction per statement.
+        self.read(move |c| {
+            let first = c
+                .prepare_cached(
                     "SELECT version, created, modified, body,
                             EXISTS (SELECT 1 FROM members WHERE tenant = ?1 AND member_id = ?3)
                             OR EXISTS (SELECT 1 FROM members WHERE tenant = ?1 AND group_id = ?3)
                      FROM resources WHERE tenant = ?1 AND type = ?2 AND id = ?3",
                 )
                 .and_then(|mut stmt| {
-                    stmt.query_row(params![t, r, i], |row| {
+                    stmt.query_row(params![tenant, rt, id], |row| {
                         Ok((
                             row.get::<_, i64>(0)?,
                             row.get::<_, String>(1)?,
@@ -833,36 +840,16 @@ impl Store for SqliteStore {
                     })
                     .optional()
                 })
-                .map_err(StoreError::backend)
-            })
-            .await?;
-        let Some((v, created, modified, body, linked)) = first else {
-            return Ok(None);
-        };
-        if !linked {
-            return row_to_stored(&rt, id, v, created, modified, &body).map(Some);
-        }
-        if rt != "Group" {
-            // A user's groups are not part of its version: they are read after the resource
-            // (in one snapshot of their own), without reading the resource again.
-            let mut stored = row_to_stored(&rt, id, v, created, modified, &body)?;
-            if rt == "User" {
-                let user = stored.id.clone();
-                let groups = self.read_one(move |c| groups_of(c, &tenant, &user)).await?;
-                if !groups.is_empty() {
-                    stored.body.insert(
-                        "groups".into(),
-                        Value::Array(groups.iter().map(GroupRef::to_json).collect()),
-                    );
-                }
+                .map_err(StoreError::backend)?;
+            let Some((v, created, modified, body, linked)) = first else {
+                return Ok(None);
+            };
+            let stored = row_to_stored(&rt, id, v, created, modified, &body)?;
+            if linked {
+                assemble(c, &tenant, stored).map(Some)
+            } else {
+                Ok(Some(stored))
             }
-            return Ok(Some(stored));
-        }
-        // A group's members are: its resource and members are read in one snapshot.
-        self.read(move |c| {
-            load(c, &tenant, &rt, &id)?
-                .map(|s| assemble(c, &tenant, s))
-                .transpose()
         })
         .await
     }

@@ -161,6 +161,94 @@ fn serve_prints_a_token_once_persists_and_stops_on_sigterm() {
 }
 
 #[test]
+fn a_sqlite_data_directory_has_one_server_whose_reads_follow_every_write() {
+    let dir = TempDir::new("one-server");
+    let server = Server::start(&dir, &[], true);
+    let token = server.first_line.clone().expect("a token")["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let base = "/scim/v2/default";
+    let (status, created) =
+        server.request("POST", &format!("{base}/Users"), &token, Some(&user("ann")));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let get = || {
+        server
+            .request("GET", &format!("{base}/Users/{id}"), &token, None)
+            .1
+    };
+    assert_eq!(get()["userName"], "ann");
+
+    // Each write is seen by the next read of the user, though the server keeps users read by
+    // id in memory.
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Ann A."}]});
+    let (status, _) = server.request("PATCH", &format!("{base}/Users/{id}"), &token, Some(&patch));
+    assert_eq!(status, 200);
+    assert_eq!(get()["displayName"], "Ann A.");
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Staff", "members": [{"value": id}]});
+    let (status, group) = server.request("POST", &format!("{base}/Groups"), &token, Some(&group));
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_str().expect("an id").to_owned();
+    assert_eq!(get()["groups"][0]["display"], "Staff");
+    let rename = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Crew"}]});
+    let (status, _) = server.request(
+        "PATCH",
+        &format!("{base}/Groups/{gid}"),
+        &token,
+        Some(&rename),
+    );
+    assert!(status == 200 || status == 204, "{status}");
+    assert_eq!(get()["groups"][0]["display"], "Crew");
+    let (status, _) = server.request("DELETE", &format!("{base}/Groups/{gid}"), &token, None);
+    assert_eq!(status, 204);
+    assert!(get().get("groups").is_none(), "{}", get());
+    let (status, _) = server.request("DELETE", &format!("{base}/Users/{id}"), &token, None);
+    assert_eq!(status, 204);
+    assert_eq!(
+        server
+            .request("GET", &format!("{base}/Users/{id}"), &token, None)
+            .0,
+        404
+    );
+
+    // A second server on the same directory is refused, with the reason...
+    let second = scimkit([
+        "serve",
+        "--data-dir",
+        &dir.path("data"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(second.code, Some(1), "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("is served by another `scimkit serve`")
+            && second.stderr.contains("PostgreSQL"),
+        "{}",
+        second.stderr
+    );
+    // ...while the administration commands still work beside the server.
+    let tenants = scimkit(["tenant", "list", "--data-dir", &dir.path("data")]);
+    assert_eq!(tenants.code, Some(0), "{}", tenants.stderr);
+    assert!(tenants.stdout.contains("default"), "{}", tenants.stdout);
+
+    // Once the first server has stopped, the directory can be served again.
+    assert_eq!(server.terminate(), Some(0));
+    let again = Server::start(&dir, &[], false);
+    assert_eq!(
+        again
+            .request("GET", &format!("{base}/Users/{id}"), &token, None)
+            .0,
+        404
+    );
+}
+
+#[test]
 fn bootstrap_token_from_the_environment() {
     let dir = TempDir::new("bootstrap");
     let server = Server::start(

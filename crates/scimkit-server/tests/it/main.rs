@@ -11,6 +11,7 @@
 //! - `auth`, `tenants`, `ratelimit`: bearer tokens, tenant isolation, 429.
 //! - `discovery`: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`, `/Me`.
 //! - `bulk`: `/Bulk` with bulkId references, cycles and `failOnErrors`.
+//! - `cache`: users read through the cache of reads, and the responses kept for them.
 //! - `reports`: the deprovisioning report, over HTTP and in Rust.
 //! - `smoke`: raw HTTP/1.1 over a socket, and graceful shutdown.
 //! - `idp`: the identity providers' documented request sequences (`tests/idp/*.json`),
@@ -21,6 +22,7 @@
 mod access;
 mod auth;
 mod bulk;
+mod cache;
 mod discovery;
 mod errors;
 mod etags;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request};
 use scimkit_schema::Registry;
 use scimkit_server::{Config, Env, FixedEnv, Scim};
-use scimkit_store::MemoryStore;
+use scimkit_store::{CachedStore, MemoryStore, Store};
 use serde_json::{Value, json};
 
 pub(crate) const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -148,8 +148,13 @@ impl Server {
         config.rate_limit = None;
         change(&mut config);
         let env = Arc::new(FixedEnv::at(START));
+        // Behind the cache of users that `scimkit serve` puts in front of SQLite, so that
+        // every test also checks that reads follow writes through it (the cache holds users
+        // read by id; the server keeps their rendered responses while the cache's entry
+        // lasts). `cache.rs` checks the cache itself.
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Registry::new()));
         let scim = Scim::with_env(
-            Arc::new(MemoryStore::new(Registry::new())),
+            Arc::new(CachedStore::new(store, 1_000)),
             Registry::new(),
             config,
             Arc::clone(&env) as Arc<dyn Env>,

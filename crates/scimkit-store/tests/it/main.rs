@@ -16,7 +16,9 @@ mod equivalence;
 mod reliability;
 
 use scimkit_schema::Registry;
-use scimkit_store::{MemoryStore, PgStore, SqliteStore, Store};
+use std::sync::Arc;
+
+use scimkit_store::{CachedStore, MemoryStore, PgStore, SqliteStore, Store};
 
 /// A fresh store of each backend, with a name for messages. The SQLite one is a file in a
 /// temporary directory (removed by the returned guard).
@@ -47,6 +49,16 @@ pub(crate) async fn all_backends() -> Vec<Backend> {
             )
         })
         .collect();
+    // SQLite behind the cache of users that `scimkit serve` puts in front of it: the whole
+    // contract holds through it.
+    let dir = TempDir::new("store-cached");
+    let sqlite =
+        SqliteStore::open(dir.0.join("scimkit.db"), Registry::new()).expect("sqlite opens");
+    out.push((
+        "sqlite+cache",
+        Box::new(CachedStore::new(Arc::new(sqlite), 1_000)),
+        Some(Box::new(dir)),
+    ));
     if let Some((store, schema)) = postgres().await {
         out.push(("postgres", Box::new(store), Some(Box::new(schema))));
     }
