@@ -124,9 +124,6 @@ struct Readers {
     idle: Mutex<Vec<Connection>>,
 }
 
-/// Set on every read connection: up to 1 GiB of the file is read through a memory map.
-const READER_PRAGMAS: &str = "PRAGMA mmap_size = 1073741824;";
-
 /// The most idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
 
@@ -243,10 +240,6 @@ impl SqliteStore {
                 )
                 .map_err(StoreError::backend)?;
                 c.busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(StoreError::backend)?;
-                // Pages are read through a memory map rather than copied by `pread` into
-                // each connection's own cache.
-                c.execute_batch(READER_PRAGMAS)
                     .map_err(StoreError::backend)?;
                 c
             }
