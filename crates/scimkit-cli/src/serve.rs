@@ -111,9 +111,10 @@ pub(crate) enum TokenCommand {
         /// Days until it expires (never, when absent).
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u32>,
-        /// What it opens: `scim` (the SCIM API, for the IdP) or `app` (the host application's
-        /// API: access checks and role rules under /app/v1/{tenant}).
-        #[arg(long, default_value = "scim", value_parser = ["scim", "app"])]
+        /// What it opens: `scim` (the SCIM API, for the IdP), `app` (the host application's
+        /// API: access checks and role rules under /app/v1/{tenant}) or `console` (the admin
+        /// console at /console: every tenant for a token of tenant `default`, else its tenant).
+        #[arg(long, default_value = "scim", value_parser = ["scim", "app", "console"])]
         scope: String,
         #[command(flatten)]
         store: StoreArgs,
@@ -499,6 +500,10 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), String> {
             }
             Some(d.spawn().map_err(|e| format!("events: {e}"))?)
         };
+        tracing::info!(
+            url = %format!("{}/console", origin.trim_end_matches('/')),
+            "admin console; log in with a console token (scimkit token create --tenant default --scope console)"
+        );
         tracing::info!(addr = %bound, "listening");
         let served = scimkit_server::transport::serve(scim, listener, scimkit_server::transport::shutdown_signal())
             .await
@@ -609,17 +614,24 @@ pub(crate) fn token(command: TokenCommand) -> Result<Value, String> {
                 let scim = settings.open_admin().await?;
                 let expires = expires_in_days
                     .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
-                let t = if scope == "app" {
-                    scim.issue_app_token(&tenant, label.as_deref(), expires)
-                        .await
-                } else {
-                    scim.issue_token(&tenant, label.as_deref(), expires).await
+                let t = match scope.as_str() {
+                    "app" => {
+                        scim.issue_app_token(&tenant, label.as_deref(), expires)
+                            .await
+                    }
+                    "console" => {
+                        scim.issue_console_token(&tenant, label.as_deref(), expires)
+                            .await
+                    }
+                    _ => scim.issue_token(&tenant, label.as_deref(), expires).await,
                 }
                 .map_err(|e| e.to_string())?;
                 let mut out = issued_json(&scim, &origin, &t);
-                if scope == "app" {
-                    out["base_url"] =
-                        Value::String(format!("{}/app/v1/{tenant}", origin.trim_end_matches('/')));
+                let origin = origin.trim_end_matches('/');
+                match scope.as_str() {
+                    "app" => out["base_url"] = Value::String(format!("{origin}/app/v1/{tenant}")),
+                    "console" => out["base_url"] = Value::String(format!("{origin}/console")),
+                    _ => {}
                 }
                 out["scope"] = Value::String(scope);
                 Ok(out)

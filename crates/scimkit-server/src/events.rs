@@ -107,7 +107,7 @@
 //! ```
 
 mod dispatch;
-mod jws;
+pub(crate) mod jws;
 mod poll;
 mod push;
 mod set;

@@ -81,6 +81,7 @@ pub mod access;
 mod auth;
 mod bulk;
 mod config;
+mod console;
 mod discovery;
 mod env;
 pub mod events;

@@ -376,6 +376,24 @@ impl Scim {
             .await
     }
 
+    /// Issues a console token for `tenant` (shown once): the login of the admin console at
+    /// `/console`. One of tenant `default` opens every tenant; another opens its tenant.
+    pub async fn issue_console_token(
+        &self,
+        tenant: &str,
+        label: Option<&str>,
+        expires: Option<DateTime<Utc>>,
+    ) -> Result<IssuedToken, ScimError> {
+        let new = auth::generate(self.inner.env.as_ref());
+        self.record_token(tenant, new, label, expires, Some(crate::console::SCOPE))
+            .await
+    }
+
+    /// The current time of the environment.
+    pub(crate) fn now_utc(&self) -> DateTime<Utc> {
+        self.inner.env.now()
+    }
+
     /// Registers a token chosen elsewhere (`SCIMKIT_BOOTSTRAP_TOKEN`) for `tenant`; a token
     /// already registered there is left as it is.
     pub async fn adopt_token(
@@ -595,6 +613,25 @@ impl Scim {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let timeout = self.inner.config.request_timeout;
+        if req.uri().path() == crate::console::PATH || req.uri().path().starts_with("/console/") {
+            // The console answers HTML, with its own errors.
+            let response =
+                match tokio::time::timeout(timeout, crate::console::serve(self, req)).await {
+                    Ok(response) => response,
+                    Err(_) => Response::builder()
+                        .status(StatusCode::SERVICE_UNAVAILABLE)
+                        .body(Bytes::from_static(
+                            b"the console page took too long; reload it",
+                        ))
+                        .unwrap_or_default(),
+                };
+            tracing::info!(
+                status = response.status().as_u16(),
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "answered"
+            );
+            return response;
+        }
         let outcome = match tokio::time::timeout(timeout, self.dispatch(req)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::new(
@@ -772,13 +809,6 @@ impl Scim {
         tenant: &str,
         scope: Option<&str>,
     ) -> Result<String, Failure> {
-        let challenge = |detail: &str, error: Option<&str>| {
-            let value = match error {
-                Some(e) => format!("Bearer realm=\"scimkit\", error=\"{e}\""),
-                None => "Bearer realm=\"scimkit\"".to_owned(),
-            };
-            Failure::new(401, None, detail).with_header(header::WWW_AUTHENTICATE, value)
-        };
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(challenge(
                 "send the tenant's token as `Authorization: Bearer <token>`",
@@ -791,6 +821,20 @@ impl Scim {
                 Some("invalid_request"),
             ));
         };
+        self.verify_token(token, |t| t == tenant, scope)
+            .await
+            .map(|record| record.id.clone())
+    }
+
+    /// Checks a presented token: its record, its hash (in constant time), its tenant (`tenant`
+    /// says which are accepted), its scope, revocation and expiry. Every failure is a 401 with
+    /// a `WWW-Authenticate: Bearer` challenge.
+    pub(crate) async fn verify_token(
+        &self,
+        token: &str,
+        tenant: impl Fn(&str) -> bool,
+        scope: Option<&str>,
+    ) -> Result<Arc<TokenRecord>, Failure> {
         let invalid = || {
             challenge(
                 "the bearer token is not valid for this tenant",
@@ -806,7 +850,7 @@ impl Scim {
         // A token opens one API of one tenant: the answer for the wrong API or tenant is the
         // answer for a wrong token.
         if !auth::same_hash(&record.hash, &auth::hash(token))
-            || record.tenant != tenant
+            || !tenant(&record.tenant)
             || record.scope.as_deref() != scope
         {
             return Err(invalid());
@@ -829,7 +873,7 @@ impl Scim {
                 ));
             }
         }
-        Ok(record.id.clone())
+        Ok(record)
     }
 
     fn route<'s>(&'s self, rest: &[String]) -> Result<Route<'s>, Failure> {
@@ -895,7 +939,7 @@ fn request_id(headers: &HeaderMap, new: impl FnOnce() -> String) -> String {
 }
 
 /// `%XX` escapes of a path segment decoded (invalid UTF-8 is replaced).
-fn percent_decode(segment: &str) -> String {
+pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -939,6 +983,15 @@ fn media_type(accept: Option<&str>) -> &'static str {
 }
 
 /// The HTTP response for an outcome.
+/// A 401 with the `WWW-Authenticate: Bearer` challenge (RFC 6750 §3), naming `error` if any.
+fn challenge(detail: &str, error: Option<&str>) -> Failure {
+    let value = match error {
+        Some(e) => format!("Bearer realm=\"scimkit\", error=\"{e}\""),
+        None => "Bearer realm=\"scimkit\"".to_owned(),
+    };
+    Failure::new(401, None, detail).with_header(header::WWW_AUTHENTICATE, value)
+}
+
 fn render(outcome: Outcome, accept: Option<&str>) -> Response<Bytes> {
     let (status, body, raw, headers) = match outcome {
         Ok(reply) => (reply.status, reply.body, reply.raw, reply.headers),

@@ -7,7 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// The protected header of every SET this server signs, as serialized.
 const HEADER: &str = r#"{"alg":"HS256","typ":"secevent+jwt"}"#;
@@ -80,7 +80,7 @@ fn decode_json(part: &str, what: &'static str) -> Result<Value, JwsError> {
     serde_json::from_slice(&bytes).map_err(|_| JwsError::Malformed(what))
 }
 
-fn mac(secret: &[u8], data: &[u8]) -> HmacSha256 {
+pub(crate) fn mac(secret: &[u8], data: &[u8]) -> HmacSha256 {
     // HMAC takes a key of any length (RFC 2104 §2): this never fails.
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));

@@ -12,6 +12,7 @@
 //! - `discovery`: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`, `/Me`.
 //! - `bulk`: `/Bulk` with bulkId references, cycles and `failOnErrors`.
 //! - `cache`: users read through the cache of reads, and the responses kept for them.
+//! - `console`: the admin console's pages, login, CSRF and escaping.
 //! - `reports`: the deprovisioning report, over HTTP and in Rust.
 //! - `smoke`: raw HTTP/1.1 over a socket, and graceful shutdown.
 //! - `idp`: the identity providers' documented request sequences (`tests/idp/*.json`),
@@ -23,6 +24,7 @@ mod access;
 mod auth;
 mod bulk;
 mod cache;
+mod console;
 mod discovery;
 mod errors;
 mod etags;

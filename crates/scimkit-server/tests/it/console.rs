@@ -1,0 +1,523 @@
+//! The admin console through the core: login, CSRF and origin checks, escaping, tenant
+//! scoping, tenants and tokens, settings, and the directory pages.
+
+use bytes::Bytes;
+use http::Request;
+use serde_json::json;
+
+use crate::support::{Server, USER, id};
+
+/// A console response: status, headers and the page as text.
+struct Page {
+    status: u16,
+    headers: http::HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[track_caller]
+    fn expect(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "{}", self.html);
+        self
+    }
+
+    /// The value of the page's CSRF field.
+    fn csrf(&self) -> String {
+        let at = self
+            .html
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field: {}", self.html));
+        let rest = &self.html[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("a closing quote")].to_owned()
+    }
+}
+
+/// A browser of the console: the cookie it holds after logging in.
+struct Browser<'s> {
+    server: &'s Server,
+    cookie: Option<String>,
+}
+
+impl<'s> Browser<'s> {
+    fn new(server: &'s Server) -> Self {
+        Self {
+            server,
+            cookie: None,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header("cookie", format!("other=1; {cookie}"));
+        }
+        if let Some(origin) = origin {
+            builder = builder.header("origin", origin);
+        }
+        let body = if method == "POST" {
+            builder = builder.header("content-type", "application/x-www-form-urlencoded");
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish()
+        } else {
+            String::new()
+        };
+        let response = self
+            .server
+            .scim
+            .handle(builder.body(Bytes::from(body)).expect("a request"))
+            .await;
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        Page {
+            status,
+            headers: parts.headers,
+            html: String::from_utf8(body.to_vec()).expect("UTF-8"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        self.send("GET", path, &[], None).await
+    }
+
+    /// POSTs a form from the page at `from`, with that page's CSRF token.
+    async fn submit(&self, from: &str, action: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = self.get(from).await.csrf();
+        let mut all = form.to_vec();
+        all.push(("csrf", &csrf));
+        self.send("POST", action, &all, Some("http://localhost"))
+            .await
+    }
+
+    async fn log_in(&mut self, token: &str) -> Page {
+        let page = self
+            .send(
+                "POST",
+                "/console/login",
+                &[("token", token)],
+                Some("http://localhost"),
+            )
+            .await;
+        let cookie = page.header("set-cookie");
+        if let Some(pair) = cookie.split(';').next().filter(|p| !p.is_empty()) {
+            self.cookie = Some(pair.to_owned());
+        }
+        page
+    }
+}
+
+async fn console_token(server: &Server, tenant: &str) -> String {
+    server
+        .scim
+        .issue_console_token(tenant, Some("tests"), None)
+        .await
+        .expect("a console token")
+        .token
+}
+
+/// A server whose operator tenant `default` exists, and a browser logged in as its operator.
+async fn operator(server: &Server) -> Browser<'_> {
+    server.scim.ensure_tenant("default").await.expect("default");
+    let token = console_token(server, "default").await;
+    let mut browser = Browser::new(server);
+    browser.log_in(&token).await.expect(303);
+    browser
+}
+
+#[tokio::test]
+async fn the_console_needs_a_console_token() {
+    let server = Server::new().await;
+    server.scim.ensure_tenant("default").await.unwrap();
+    let mut browser = Browser::new(&server);
+    let page = browser.get("/console").await;
+    assert_eq!(
+        (page.status, page.header("location")),
+        (303, "/console/login")
+    );
+    let login = browser.get("/console/login").await;
+    login.expect(200);
+    assert!(login.html.contains("name=\"token\""), "{}", login.html);
+    assert!(login.header("content-type").starts_with("text/html"));
+
+    // A SCIM token is not a console login, nor is anything else.
+    for wrong in [server.token.as_str(), "scimkit_0123456789abcdef_00", ""] {
+        let refused = browser.log_in(wrong).await;
+        refused.expect(401);
+        assert!(
+            refused.html.contains("id=\"login-error\""),
+            "{}",
+            refused.html
+        );
+        assert!(browser.cookie.is_none());
+    }
+
+    let token = console_token(&server, "default").await;
+    let page = browser.log_in(&token).await;
+    page.expect(303);
+    let cookie = page.header("set-cookie");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/console"),
+        "{cookie}"
+    );
+    let tenants = browser.get("/console").await;
+    tenants.expect(200);
+    assert!(tenants.html.contains(">acme</a>"), "{}", tenants.html);
+    // Every page forbids inline script and framing, and is not cached.
+    assert!(
+        tenants
+            .header("content-security-policy")
+            .contains("script-src 'self'")
+    );
+    assert!(
+        tenants
+            .header("content-security-policy")
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(tenants.header("x-frame-options"), "DENY");
+    assert_eq!(tenants.header("cache-control"), "no-store");
+    assert_eq!(browser.get("/console/assets/console.css").await.status, 200);
+
+    // Logging out forgets the cookie; revoking the token ends every session with it.
+    let again = browser.submit("/console", "/console/logout", &[]).await;
+    again.expect(303);
+    assert!(again.header("set-cookie").contains("Max-Age=0"));
+    let mut other = Browser::new(&server);
+    other.log_in(&token).await.expect(303);
+    let id = token.split('_').nth(1).expect("an id").to_owned();
+    assert!(server.scim.revoke_token("default", &id).await.unwrap());
+    assert_eq!(
+        other.get("/console").await.status,
+        303,
+        "the revoked token's session ends"
+    );
+}
+
+#[tokio::test]
+async fn forms_need_the_pages_csrf_token_and_this_origin() {
+    let server = Server::new().await;
+    let browser = operator(&server).await;
+    let no_token = browser
+        .send("POST", "/console/tenants", &[("name", "evil")], None)
+        .await;
+    no_token.expect(403);
+    let wrong = browser
+        .send(
+            "POST",
+            "/console/tenants",
+            &[("name", "evil"), ("csrf", "00")],
+            None,
+        )
+        .await;
+    wrong.expect(403);
+    let csrf = browser.get("/console").await.csrf();
+    let cross = browser
+        .send(
+            "POST",
+            "/console/tenants",
+            &[("name", "evil"), ("csrf", &csrf)],
+            Some("https://attacker.example"),
+        )
+        .await;
+    cross.expect(403);
+    assert!(server.scim.store().tenant("evil").await.unwrap().is_none());
+
+    let created = browser
+        .submit("/console", "/console/tenants", &[("name", "globex")])
+        .await;
+    assert_eq!(
+        (created.status, created.header("location")),
+        (303, "/console/t/globex")
+    );
+    assert!(
+        server
+            .scim
+            .store()
+            .tenant("globex")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let bad = browser
+        .submit("/console", "/console/tenants", &[("name", "Not A Name")])
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.html);
+}
+
+#[tokio::test]
+async fn what_the_idp_sent_is_escaped() {
+    let server = Server::new().await;
+    let hostile = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
+    let user = server
+        .create_user_with(json!({"schemas": [USER], "userName": hostile, "displayName": hostile}))
+        .await;
+    let browser = operator(&server).await;
+    for path in [
+        "/console/t/acme/users".to_owned(),
+        format!("/console/t/acme/users/{}", id(&user)),
+    ] {
+        let page = browser.get(&path).await;
+        page.expect(200);
+        assert!(
+            !page.html.contains("<script>alert"),
+            "{path}: {}",
+            page.html
+        );
+        assert!(!page.html.contains("<img src=x"), "{path}");
+        assert!(
+            page.html
+                .contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tenants_login_opens_that_tenant_only() {
+    let server = Server::new().await;
+    server.tenant("globex").await;
+    let token = console_token(&server, "acme").await;
+    let mut browser = Browser::new(&server);
+    browser.log_in(&token).await.expect(303);
+    let home = browser.get("/console").await;
+    assert_eq!(
+        (home.status, home.header("location")),
+        (303, "/console/t/acme")
+    );
+    browser.get("/console/t/acme").await.expect(200);
+    browser.get("/console/t/acme/users").await.expect(200);
+    browser.get("/console/t/globex").await.expect(403);
+    browser.get("/console/t/globex/users").await.expect(403);
+    let create = browser
+        .submit("/console/t/acme", "/console/tenants", &[("name", "mine")])
+        .await;
+    create.expect(403);
+    assert!(server.scim.store().tenant("mine").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn tokens_are_created_shown_once_listed_and_revoked() {
+    let server = Server::new().await;
+    let browser = operator(&server).await;
+    let created = browser
+        .submit(
+            "/console/t/acme",
+            "/console/t/acme/tokens",
+            &[
+                ("label", "okta"),
+                ("scope", "scim"),
+                ("expires_in_days", "30"),
+            ],
+        )
+        .await;
+    created.expect(200);
+    let start = created
+        .html
+        .find("id=\"new-token\">")
+        .expect("the new token")
+        + "id=\"new-token\">".len();
+    let token = &created.html[start..start + created.html[start..].find('<').unwrap()];
+    assert!(token.starts_with("scimkit_"), "{token}");
+    // The token works on the SCIM API…
+    let reply = server.send_as(token, "GET", "/Users", None, &[]).await;
+    reply.expect(200);
+    // …is listed (without its secret), and shown only once.
+    let overview = browser.get("/console/t/acme").await;
+    assert!(overview.html.contains(">okta<"), "{}", overview.html);
+    assert!(
+        !overview.html.contains(token),
+        "the secret is not shown again"
+    );
+    let id = token.split('_').nth(1).unwrap();
+    let revoked = browser
+        .submit(
+            "/console/t/acme",
+            &format!("/console/t/acme/tokens/{id}/revoke"),
+            &[],
+        )
+        .await;
+    revoked.expect(303);
+    assert_eq!(
+        server
+            .send_as(token, "GET", "/Users", None, &[])
+            .await
+            .status,
+        401
+    );
+    let none = browser
+        .submit(
+            "/console/t/acme",
+            "/console/t/acme/tokens/ffffffffffffffff/revoke",
+            &[],
+        )
+        .await;
+    none.expect(404);
+}
+
+#[tokio::test]
+async fn settings_and_role_rules_are_saved() {
+    let server = Server::new().await;
+    let browser = operator(&server).await;
+    browser
+        .submit(
+            "/console/t/acme",
+            "/console/t/acme/settings",
+            &[
+                ("profile", "entra"),
+                ("jit", "hybrid"),
+                ("soft_delete", "on"),
+            ],
+        )
+        .await
+        .expect(303);
+    let store = server.scim.store();
+    assert_eq!(
+        store.profile("acme").await.unwrap().as_deref(),
+        Some("entra")
+    );
+    assert!(store.soft_delete("acme").await.unwrap());
+    let page = browser.get("/console/t/acme").await;
+    assert!(
+        page.html.contains("<option value=\"entra\" selected>"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("<option value=\"hybrid\" selected>"));
+
+    let rules = r#"[{"group": {"displayName": "Admins"}, "roles": ["admin"]}]"#;
+    browser
+        .submit(
+            "/console/t/acme",
+            "/console/t/acme/role-rules",
+            &[("rules", rules)],
+        )
+        .await
+        .expect(303);
+    assert_eq!(server.scim.role_rules("acme").await.unwrap().len(), 1);
+    let bad = browser
+        .submit(
+            "/console/t/acme",
+            "/console/t/acme/role-rules",
+            &[("rules", "{not json")],
+        )
+        .await;
+    bad.expect(200);
+    assert!(bad.html.contains("id=\"rules-error\""), "{}", bad.html);
+    assert_eq!(
+        server.scim.role_rules("acme").await.unwrap().len(),
+        1,
+        "unchanged"
+    );
+}
+
+#[tokio::test]
+async fn the_directory_searches_shows_groups_roles_and_pages_members() {
+    let server = Server::new().await;
+    let ann = server.create_user("ann@example.com").await;
+    server.create_user("bob@example.com").await;
+    let admins = server.create_group("Admins", &[&id(&ann)]).await;
+    let all = server.create_group("All", &[&id(&admins)]).await;
+    server
+        .scim
+        .set_role_rules(
+            "acme",
+            &[serde_json::from_value(
+                json!({"group": {"displayName": "Admins"}, "roles": ["admin"]}),
+            )
+            .unwrap()],
+        )
+        .await
+        .unwrap();
+    let browser = operator(&server).await;
+
+    let found = browser
+        .get("/console/t/acme/users?filter=userName%20sw%20%22ann%22")
+        .await;
+    found.expect(200);
+    assert!(found.html.contains("ann@example.com") && !found.html.contains("bob@example.com"));
+    assert!(found.html.contains("1 users match"), "{}", found.html);
+
+    let broken = browser
+        .get("/console/t/acme/users?filter=userName%20eq")
+        .await;
+    broken.expect(200);
+    let error = &broken.html[broken
+        .html
+        .find("id=\"filter-error\"")
+        .expect("the filter error")..];
+    assert!(
+        error.contains('^'),
+        "the caret points at the error: {error}"
+    );
+
+    let page = browser
+        .get(&format!("/console/t/acme/users/{}", id(&ann)))
+        .await;
+    page.expect(200);
+    assert!(
+        page.html.contains(">Admins</a></td><td>direct<"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains(">All</a></td><td>indirect<"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("<code>admin</code>"),
+        "the effective role"
+    );
+
+    let groups = browser
+        .get(&format!("/console/t/acme/groups/{}", id(&all)))
+        .await;
+    assert!(
+        groups.html.contains(">Admins</a></td><td>Group<"),
+        "{}",
+        groups.html
+    );
+
+    // A large group is shown a page at a time.
+    let mut ids = Vec::new();
+    for i in 0..120 {
+        ids.push(id(&server.create_user(&format!("member{i:03}")).await));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let big = server.create_group("Big", &refs).await;
+    let first = browser
+        .get(&format!("/console/t/acme/groups/{}", id(&big)))
+        .await;
+    assert!(first.html.contains("120 direct members"), "{}", first.html);
+    assert_eq!(first.html.matches("<td>User</td>").count(), 50);
+    assert!(first.html.contains("rel=\"next\""));
+    let last = browser
+        .get(&format!("/console/t/acme/groups/{}?start=101", id(&big)))
+        .await;
+    assert_eq!(last.html.matches("<td>User</td>").count(), 20);
+    assert!(!last.html.contains("rel=\"next\""));
+
+    browser
+        .get("/console/t/acme/users/nobody")
+        .await
+        .expect(404);
+    browser.get("/console/t/nowhere").await.expect(404);
+    browser.get("/console/t/acme/nothing").await.expect(404);
+}
