@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::error::StoreError;
 use crate::model::{
-    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tenant, TokenRecord,
-    Tombstone,
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, RequestQuery, RequestRecord, Store,
+    Stored, Tenant, TokenRecord, Tombstone,
 };
 use crate::query::Query;
 
@@ -484,6 +484,31 @@ impl Store for CachedStore {
             inner.purge(&t, &b).await
         })
         .await
+    }
+
+    // The request log changes no resource: nothing to forget.
+    async fn log_requests(
+        &self,
+        tenant: &str,
+        records: &[RequestRecord],
+    ) -> Result<u64, StoreError> {
+        self.inner.log_requests(tenant, records).await
+    }
+
+    async fn requests(
+        &self,
+        tenant: &str,
+        query: &RequestQuery,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        self.inner.requests(tenant, query).await
+    }
+
+    async fn request(&self, tenant: &str, seq: u64) -> Result<Option<RequestRecord>, StoreError> {
+        self.inner.request(tenant, seq).await
+    }
+
+    async fn prune_requests(&self, tenant: &str, keep: usize) -> Result<usize, StoreError> {
+        self.inner.prune_requests(tenant, keep).await
     }
 
     async fn create_tenant(&self, name: &str, ctx: &Ctx) -> Result<Tenant, StoreError> {

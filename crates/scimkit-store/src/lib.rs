@@ -20,6 +20,11 @@
 //! one primary-key read, revoked only through their own tenant, with their last use kept to
 //! the minute. Creating a tenant or a token and revoking a token are audited like changes.
 //!
+//! For the admin console, the store keeps a per-tenant provisioning log of the SCIM requests
+//! the server answered ([`RequestRecord`]), numbered per tenant, listed newest first with
+//! filters ([`RequestQuery`]), and pruned to the newest so many. It keeps the bodies it is
+//! given: redacting and truncating them is the server's job.
+//!
 //! This crate does **not** validate resources or apply PATCH (callers use `scimkit-schema` and
 //! `scimkit-patch` first), assign ids, generate or hash token secrets, or read the clock: ids,
 //! digests and the time of each change are arguments ([`Ctx`]), so tests are deterministic.
@@ -77,8 +82,8 @@ pub use cached::CachedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use model::{
-    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tenant, TokenRecord,
-    Tombstone,
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, RequestQuery, RequestRecord, Store,
+    Stored, Tenant, TokenRecord, Tombstone,
 };
 pub use postgres::PgStore;
 pub use query::Query;

@@ -9,9 +9,10 @@ use serde_json::{Map, Value, json};
 
 use crate::error::StoreError;
 use crate::model::{
-    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, Tenant, TokenRecord,
-    Tombstone, UniqueKey, change_events, check_tenant_name, check_version, dedupe_members,
-    email_keys, is_tenant_name, minute, split_members, unique_keys, user_name_key,
+    AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, RequestQuery, RequestRecord, Store,
+    Stored, Tenant, TokenRecord, Tombstone, UniqueKey, change_events, check_tenant_name,
+    check_version, dedupe_members, email_keys, is_tenant_name, minute, split_members, unique_keys,
+    user_name_key,
 };
 use crate::query::{self, Lookup, Query};
 
@@ -53,6 +54,11 @@ struct TenantData {
     jit: Option<Value>,
     origins: BTreeMap<String, String>,
     tombstones: Vec<Tombstone>,
+    /// The provisioning log, by `seq`.
+    requests: BTreeMap<u64, RequestRecord>,
+    /// The last `seq` the log assigned: kept apart from `requests`, which a prune may empty,
+    /// so that numbers are never reused.
+    request_seq: u64,
     /// (resource type, attribute, value) → the id holding it, for `uniqueness: server`
     /// attributes other than `userName`.
     uniques: BTreeMap<(String, String, String), String>,
@@ -777,6 +783,57 @@ impl Store for MemoryStore {
             let n = t.tombstones.len();
             t.tombstones.retain(|x| x.deleted_at.as_str() >= before);
             n - t.tombstones.len()
+        }))
+    }
+
+    async fn log_requests(
+        &self,
+        tenant: &str,
+        records: &[RequestRecord],
+    ) -> Result<u64, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.with(tenant, |t| {
+            for record in records {
+                t.request_seq += 1;
+                let mut record = record.clone();
+                record.seq = t.request_seq;
+                t.requests.insert(record.seq, record);
+            }
+            t.request_seq
+        }))
+    }
+
+    async fn requests(
+        &self,
+        tenant: &str,
+        query: &RequestQuery,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        Ok(self.with(tenant, |t| {
+            t.requests
+                .values()
+                .rev()
+                .filter(|r| query.matches(r))
+                .take(query.limit)
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn request(&self, tenant: &str, seq: u64) -> Result<Option<RequestRecord>, StoreError> {
+        Ok(self.with(tenant, |t| t.requests.get(&seq).cloned()))
+    }
+
+    async fn prune_requests(&self, tenant: &str, keep: usize) -> Result<usize, StoreError> {
+        Ok(self.with(tenant, |t| {
+            let removed = t.requests.len().saturating_sub(keep);
+            if let Some(&first_kept) = t.requests.keys().nth(removed) {
+                t.requests = t.requests.split_off(&first_kept);
+            } else {
+                t.requests.clear();
+            }
+            removed
         }))
     }
 

@@ -354,6 +354,258 @@ impl TokenRecord {
     }
 }
 
+/// One SCIM request as the provisioning log keeps it (see [`Store::log_requests`]): what an
+/// administrator needs to see why a provisioning run did what it did. The store keeps the
+/// bodies as given; redacting secrets and truncating large bodies is the caller's job.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RequestRecord {
+    /// The request's number in its tenant's log, assigned by the store when the request is
+    /// appended (a value given to [`Store::log_requests`] is ignored): increasing, and never
+    /// reused, not even after [`Store::prune_requests`] removed the requests before it.
+    pub seq: u64,
+    /// When the request arrived, RFC 3339 UTC (as [`Ctx::now`]).
+    pub at: String,
+    /// The id the server gave the request (the one its logs and response headers carry).
+    pub request_id: String,
+    /// The id of the bearer token that authenticated it, if one did.
+    pub token_id: Option<String>,
+    /// The HTTP method (`GET`, `PATCH`, …).
+    pub method: String,
+    /// The path and query, as received.
+    pub path: String,
+    /// The resource type the path names (`User`, `Group`, …), if any.
+    pub resource_type: Option<String>,
+    /// The resource id the path names or the response created, if any.
+    pub resource_id: Option<String>,
+    /// The response's HTTP status.
+    pub status: u16,
+    /// How long the server took to answer, in microseconds.
+    pub duration_us: u64,
+    /// The names of the identity-provider profile's normalizers that fired, in the order
+    /// they fired.
+    pub normalizers: Vec<String>,
+    /// The request body, already redacted and truncated by the caller, if kept.
+    pub request_body: Option<String>,
+    /// The response body, already redacted and truncated by the caller, if kept.
+    pub response_body: Option<String>,
+}
+
+impl RequestRecord {
+    /// A request `request_id` of `method` on `path`, arrived at `at` and answered with
+    /// `status`: no token, resource, duration, normalizers or bodies, and `seq` 0 (the store
+    /// assigns it).
+    pub fn new(
+        at: impl Into<String>,
+        request_id: impl Into<String>,
+        method: impl Into<String>,
+        path: impl Into<String>,
+        status: u16,
+    ) -> Self {
+        Self {
+            seq: 0,
+            at: at.into(),
+            request_id: request_id.into(),
+            token_id: None,
+            method: method.into(),
+            path: path.into(),
+            resource_type: None,
+            resource_id: None,
+            status,
+            duration_us: 0,
+            normalizers: Vec::new(),
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    /// The same, authenticated by the token `id`.
+    pub fn with_token(mut self, id: impl Into<String>) -> Self {
+        self.token_id = Some(id.into());
+        self
+    }
+
+    /// The same, about resources of type `resource_type` (`User`, `Group`, …).
+    pub fn with_resource_type(mut self, resource_type: impl Into<String>) -> Self {
+        self.resource_type = Some(resource_type.into());
+        self
+    }
+
+    /// The same, about the resource `id`.
+    pub fn with_resource_id(mut self, id: impl Into<String>) -> Self {
+        self.resource_id = Some(id.into());
+        self
+    }
+
+    /// The same, answered in `duration_us` microseconds.
+    pub fn with_duration_us(mut self, duration_us: u64) -> Self {
+        self.duration_us = duration_us;
+        self
+    }
+
+    /// The same, with these normalizers fired (in this order).
+    pub fn with_normalizers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.normalizers = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The same, with the request body (already redacted and truncated).
+    pub fn with_request_body(mut self, body: impl Into<String>) -> Self {
+        self.request_body = Some(body.into());
+        self
+    }
+
+    /// The same, with the response body (already redacted and truncated).
+    pub fn with_response_body(mut self, body: impl Into<String>) -> Self {
+        self.response_body = Some(body.into());
+        self
+    }
+}
+
+/// Which logged requests [`Store::requests`] returns: every condition set must hold. The
+/// default is the newest [`RequestQuery::DEFAULT_LIMIT`] requests, whatever they are.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RequestQuery {
+    /// Only requests answered with an error (status 400 or above).
+    pub errors_only: bool,
+    /// Only requests about this resource type (compared exactly).
+    pub resource_type: Option<String>,
+    /// Only requests that arrived at or after this time (RFC 3339 UTC, as [`Ctx::now`]).
+    /// Times compare as text, bytewise, which orders them correctly as long as they are all
+    /// written the same way (UTC, `Z`, the same number of fractional digits).
+    pub since: Option<String>,
+    /// Only requests that arrived strictly before this time (compared as `since` is).
+    pub until: Option<String>,
+    /// Only requests with a `seq` below this one: the next page, newest first, passes the
+    /// `seq` of the last request of the page before.
+    pub before: Option<u64>,
+    /// At most this many requests. The store applies no cap of its own: the caller bounds
+    /// what it asks for.
+    pub limit: usize,
+}
+
+impl RequestQuery {
+    /// How many requests the default query returns: a screenful.
+    pub const DEFAULT_LIMIT: usize = 50;
+
+    /// The same, only requests answered with an error (status 400 or above).
+    pub fn errors_only(mut self) -> Self {
+        self.errors_only = true;
+        self
+    }
+
+    /// The same, only requests about resources of type `resource_type`.
+    pub fn with_resource_type(mut self, resource_type: impl Into<String>) -> Self {
+        self.resource_type = Some(resource_type.into());
+        self
+    }
+
+    /// The same, only requests that arrived at or after `since`.
+    pub fn with_since(mut self, since: impl Into<String>) -> Self {
+        self.since = Some(since.into());
+        self
+    }
+
+    /// The same, only requests that arrived strictly before `until`.
+    pub fn with_until(mut self, until: impl Into<String>) -> Self {
+        self.until = Some(until.into());
+        self
+    }
+
+    /// The same, only requests with a `seq` below `before`.
+    pub fn with_before(mut self, before: u64) -> Self {
+        self.before = Some(before);
+        self
+    }
+
+    /// The same, at most `limit` requests.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Whether `record` is one the query asks for (`limit` aside): the rule the memory
+    /// backend applies, and the SQL of [`RequestQuery::conditions`] states.
+    pub(crate) fn matches(&self, record: &RequestRecord) -> bool {
+        (!self.errors_only || record.status >= 400)
+            && self
+                .resource_type
+                .as_ref()
+                .is_none_or(|rt| record.resource_type.as_ref() == Some(rt))
+            && self
+                .since
+                .as_ref()
+                .is_none_or(|since| record.at.as_str() >= since.as_str())
+            && self
+                .until
+                .as_ref()
+                .is_none_or(|until| record.at.as_str() < until.as_str())
+            && self.before.is_none_or(|before| record.seq < before)
+    }
+
+    /// The SQL conditions of the query over the `requests` table, each starting with ` AND `,
+    /// for the backends to append to `WHERE tenant = <placeholder 1>`, and their arguments
+    /// (placeholders from 2). Only the conditions the query sets are written, so that the
+    /// errors-only and resource-type indexes can serve the query (SQLite uses a partial
+    /// index only when the query states its condition, `status >= 400`, literally). The text
+    /// is one of a few dozen, so it may go to a prepared-statement cache.
+    pub(crate) fn conditions(&self, dialect: crate::query::Dialect) -> (String, Vec<SqlArg>) {
+        let mut sql = String::new();
+        let mut args = Vec::new();
+        let mut push = |cond: &str, arg: SqlArg| {
+            args.push(arg);
+            let n = args.len() + 1;
+            let placeholder = match dialect {
+                crate::query::Dialect::Sqlite => format!("?{n}"),
+                crate::query::Dialect::Postgres => format!("${n}"),
+            };
+            sql.push_str(&format!(" AND {cond} {placeholder}"));
+        };
+        if let Some(rt) = &self.resource_type {
+            push("resource_type =", SqlArg::Text(rt.clone()));
+        }
+        if let Some(since) = &self.since {
+            push("at >=", SqlArg::Text(since.clone()));
+        }
+        if let Some(until) = &self.until {
+            push("at <", SqlArg::Text(until.clone()));
+        }
+        if let Some(before) = self.before {
+            push("seq <", SqlArg::Int(sql_int(before)));
+        }
+        if self.errors_only {
+            sql.push_str(" AND status >= 400");
+        }
+        (sql, args)
+    }
+}
+
+impl Default for RequestQuery {
+    /// The newest [`RequestQuery::DEFAULT_LIMIT`] requests.
+    fn default() -> Self {
+        Self {
+            errors_only: false,
+            resource_type: None,
+            since: None,
+            until: None,
+            before: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// An argument of the SQL that [`RequestQuery::conditions`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SqlArg {
+    Text(String),
+    Int(i64),
+}
+
 /// The storage of SCIM resources, per tenant.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -549,6 +801,35 @@ pub trait Store: Send + Sync {
     /// Removes the tenant's tombstones of deletions strictly before `before` (a time in the
     /// format of [`Ctx::now`]); returns how many were removed.
     async fn purge(&self, tenant: &str, before: &str) -> Result<usize, StoreError>;
+
+    /// Appends `records`, requests served for `tenant`, to its provisioning log, in the
+    /// order given and in one transaction: all of them or none. Each gets the tenant's next
+    /// `seq` (the `seq` given is ignored); numbers are never reused, not even after
+    /// [`prune_requests`](Store::prune_requests) removed every request. Returns the last
+    /// `seq` assigned (0 when `records` is empty: nothing is written).
+    ///
+    /// A slice, so that a server logging every request can write those of a moment in one
+    /// transaction instead of one transaction each.
+    async fn log_requests(
+        &self,
+        tenant: &str,
+        records: &[RequestRecord],
+    ) -> Result<u64, StoreError>;
+
+    /// The tenant's logged requests that match `query`, newest (highest `seq`) first, at most
+    /// `query.limit`.
+    async fn requests(
+        &self,
+        tenant: &str,
+        query: &RequestQuery,
+    ) -> Result<Vec<RequestRecord>, StoreError>;
+
+    /// The tenant's logged request `seq`, if the log holds it (a pruned one is gone).
+    async fn request(&self, tenant: &str, seq: u64) -> Result<Option<RequestRecord>, StoreError>;
+
+    /// Removes all but the newest `keep` requests of the tenant's log; returns how many were
+    /// removed. The numbering goes on after the removed requests.
+    async fn prune_requests(&self, tenant: &str, keep: usize) -> Result<usize, StoreError>;
 
     /// Creates the tenant `name` at `ctx.now`, with a `tenant.create` audit record (in the
     /// same transaction). Fails with [`StoreError::InvalidName`] unless the name is 1 to 64

@@ -24,6 +24,7 @@ use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
+use crate::model::{RequestQuery, RequestRecord, SqlArg};
 use crate::model::{Tenant, TokenRecord, check_tenant_name, is_tenant_name};
 use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
 use crate::query::{self, Dialect, Prefilter, Query};
@@ -99,6 +100,20 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE tenant_settings ADD COLUMN jit TEXT;
      CREATE TABLE origins (tenant TEXT NOT NULL, id TEXT NOT NULL, origin TEXT NOT NULL,
         PRIMARY KEY (tenant, id));",
+    // 9: the provisioning request log, numbered per tenant through a counter row as the
+    // outbox is (so that a number is never reused once its request is pruned, and concurrent
+    // writers queue on the row). `at COLLATE "C"`: times compare bytewise, as the other
+    // backends compare them. A partial index for errors-only queries, which would otherwise
+    // scan the whole log to find a few errors, and one for queries by resource type.
+    r#"CREATE TABLE request_seq (tenant TEXT PRIMARY KEY, seq BIGINT NOT NULL);
+     CREATE TABLE requests (
+        tenant TEXT NOT NULL, seq BIGINT NOT NULL, at TEXT COLLATE "C" NOT NULL,
+        request_id TEXT NOT NULL, token_id TEXT, method TEXT NOT NULL, path TEXT NOT NULL,
+        resource_type TEXT, resource_id TEXT, status INTEGER NOT NULL,
+        duration_us BIGINT NOT NULL, normalizers TEXT NOT NULL, request_body TEXT,
+        response_body TEXT, PRIMARY KEY (tenant, seq));
+     CREATE INDEX requests_errors ON requests (tenant, seq) WHERE status >= 400;
+     CREATE INDEX requests_by_type ON requests (tenant, resource_type, seq);"#,
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.
@@ -683,6 +698,30 @@ async fn assemble<C: GenericClient>(
         }
     }
     Ok(s)
+}
+
+/// The columns of a `requests` row, in the order [`request_row`] reads them.
+const REQUEST_COLUMNS: &str = "seq, at, request_id, token_id, method, path, resource_type, \
+     resource_id, status, duration_us, normalizers, request_body, response_body";
+
+/// A `requests` row, selected as [`REQUEST_COLUMNS`].
+fn request_row(r: &tokio_postgres::Row) -> Result<RequestRecord, StoreError> {
+    let normalizers: String = r.get(10);
+    Ok(RequestRecord {
+        seq: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+        at: r.get(1),
+        request_id: r.get(2),
+        token_id: r.get(3),
+        method: r.get(4),
+        path: r.get(5),
+        resource_type: r.get(6),
+        resource_id: r.get(7),
+        status: u16::try_from(r.get::<_, i32>(8)).unwrap_or(0),
+        duration_us: u64::try_from(r.get::<_, i64>(9)).unwrap_or(0),
+        normalizers: serde_json::from_str(&normalizers).map_err(pg)?,
+        request_body: r.get(11),
+        response_body: r.get(12),
+    })
 }
 
 #[async_trait]
@@ -1366,6 +1405,140 @@ impl Store for PgStore {
             &client,
             "DELETE FROM tombstones WHERE tenant = $1 AND deleted_at < $2",
             &[&tenant, &before],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn log_requests(
+        &self,
+        tenant: &str,
+        records: &[RequestRecord],
+    ) -> Result<u64, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        // One statement, so one round trip whatever the number of records: the counter row
+        // moves by their number (locking it until the statement commits, which queues
+        // concurrent writers of the tenant), and the records arrive as arrays, numbered by
+        // their position.
+        let column = |f: fn(&RequestRecord) -> Option<String>| -> Vec<Option<String>> {
+            records.iter().map(f).collect()
+        };
+        let (at, request_id, token_id, method, path) = (
+            column(|r| Some(r.at.clone())),
+            column(|r| Some(r.request_id.clone())),
+            column(|r| r.token_id.clone()),
+            column(|r| Some(r.method.clone())),
+            column(|r| Some(r.path.clone())),
+        );
+        let (resource_type, resource_id, request_body, response_body) = (
+            column(|r| r.resource_type.clone()),
+            column(|r| r.resource_id.clone()),
+            column(|r| r.request_body.clone()),
+            column(|r| r.response_body.clone()),
+        );
+        let status: Vec<i32> = records.iter().map(|r| i32::from(r.status)).collect();
+        let duration_us: Vec<i64> = records.iter().map(|r| sql_int(r.duration_us)).collect();
+        let normalizers = records
+            .iter()
+            .map(|r| serde_json::to_string(&r.normalizers))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(pg)?;
+        let n = sql_int(records.len());
+        let client = self.pool.get().await.map_err(pg)?;
+        let row = row_one(
+            &client,
+            "WITH s AS (
+                 INSERT INTO request_seq (tenant, seq) VALUES ($1, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET seq = request_seq.seq + excluded.seq
+                 RETURNING seq),
+             i AS (
+                 INSERT INTO requests (tenant, seq, at, request_id, token_id, method, path,
+                     resource_type, resource_id, status, duration_us, normalizers,
+                     request_body, response_body)
+                 SELECT $1, s.seq - $2 + r.n, r.at, r.request_id, r.token_id, r.method, r.path,
+                     r.resource_type, r.resource_id, r.status, r.duration_us, r.normalizers,
+                     r.request_body, r.response_body
+                 FROM s, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::int[], $11::bigint[], $12::text[], $13::text[],
+                     $14::text[])
+                     WITH ORDINALITY AS r(at, request_id, token_id, method, path, resource_type,
+                     resource_id, status, duration_us, normalizers, request_body, response_body, n))
+             SELECT seq FROM s",
+            &[
+                &tenant,
+                &n,
+                &at,
+                &request_id,
+                &token_id,
+                &method,
+                &path,
+                &resource_type,
+                &resource_id,
+                &status,
+                &duration_us,
+                &normalizers,
+                &request_body,
+                &response_body,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    async fn requests(
+        &self,
+        tenant: &str,
+        query: &RequestQuery,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        let (conditions, args) = query.conditions(Dialect::Postgres);
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = $1{conditions}
+             ORDER BY seq DESC LIMIT ${}",
+            args.len() + 2
+        );
+        let limit = sql_int(query.limit);
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&tenant];
+        params.extend(args.iter().map(|a| match a {
+            SqlArg::Text(s) => s as &(dyn tokio_postgres::types::ToSql + Sync),
+            SqlArg::Int(n) => n,
+        }));
+        params.push(&limit);
+        let client = self.pool.get().await.map_err(pg)?;
+        rows(&client, &sql, &params)
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(request_row)
+            .collect()
+    }
+
+    async fn request(&self, tenant: &str, seq: u64) -> Result<Option<RequestRecord>, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        row_opt(
+            &client,
+            &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = $1 AND seq = $2"),
+            &[&tenant, &sql_int(seq)],
+        )
+        .await
+        .map_err(pg)?
+        .as_ref()
+        .map(request_row)
+        .transpose()
+    }
+
+    async fn prune_requests(&self, tenant: &str, keep: usize) -> Result<usize, StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        // Everything at or below the seq of the newest request not kept: when there is none
+        // (the log holds `keep` requests or fewer), `seq <= NULL` removes nothing.
+        let n = exec(
+            &client,
+            "DELETE FROM requests WHERE tenant = $1 AND seq <= (
+                 SELECT seq FROM requests WHERE tenant = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+            &[&tenant, &sql_int(keep)],
         )
         .await
         .map_err(pg)?;

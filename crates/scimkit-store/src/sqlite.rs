@@ -19,6 +19,7 @@ use crate::model::{
     AuditRecord, Ctx, Event, EventKind, GroupRef, Member, Page, Store, Stored, change_events,
     check_version, email_keys, indexed, member_diff, membership_events, split_members, sql_int,
 };
+use crate::model::{RequestQuery, RequestRecord, SqlArg};
 use crate::model::{Tenant, TokenRecord, check_tenant_name, is_tenant_name, minute};
 use crate::model::{Tombstone, UniqueKey, unique_attrs, unique_keys};
 use crate::query::{self, Dialect, Prefilter, Query};
@@ -101,6 +102,21 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE tenant_settings ADD COLUMN jit TEXT;
      CREATE TABLE origins (tenant TEXT NOT NULL, id TEXT NOT NULL, origin TEXT NOT NULL,
         PRIMARY KEY (tenant, id)) WITHOUT ROWID;",
+    // 12: the provisioning request log, numbered per tenant through a counter row (so that a
+    // number is never reused once its request is pruned). A rowid table, its primary key an
+    // index beside the rows: the rows carry request and response bodies, and large rows in
+    // the key B-tree slow every later insert of the tenant (see 3). A partial index for
+    // errors-only queries, which would otherwise scan the whole log to find a few errors,
+    // and one for queries by resource type.
+    "CREATE TABLE request_seq (tenant TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE TABLE requests (
+        tenant TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, request_id TEXT NOT NULL,
+        token_id TEXT, method TEXT NOT NULL, path TEXT NOT NULL, resource_type TEXT,
+        resource_id TEXT, status INTEGER NOT NULL, duration_us INTEGER NOT NULL,
+        normalizers TEXT NOT NULL, request_body TEXT, response_body TEXT,
+        PRIMARY KEY (tenant, seq));
+     CREATE INDEX requests_errors ON requests (tenant, seq) WHERE status >= 400;
+     CREATE INDEX requests_by_type ON requests (tenant, resource_type, seq);",
 ];
 
 /// Resources in a SQLite database file.
@@ -761,6 +777,41 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         last_used: r.get(7)?,
         scope: r.get(8)?,
     })
+}
+
+/// The columns of a `requests` row, in the order [`request_row`] reads them.
+const REQUEST_COLUMNS: &str = "seq, at, request_id, token_id, method, path, resource_type, \
+     resource_id, status, duration_us, normalizers, request_body, response_body";
+
+/// A `requests` row, selected as [`REQUEST_COLUMNS`].
+fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
+    let normalizers: String = r.get(10)?;
+    Ok(RequestRecord {
+        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+        at: r.get(1)?,
+        request_id: r.get(2)?,
+        token_id: r.get(3)?,
+        method: r.get(4)?,
+        path: r.get(5)?,
+        resource_type: r.get(6)?,
+        resource_id: r.get(7)?,
+        status: u16::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+        duration_us: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+        normalizers: serde_json::from_str(&normalizers).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        request_body: r.get(11)?,
+        response_body: r.get(12)?,
+    })
+}
+
+impl rusqlite::ToSql for SqlArg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Self::Text(s) => s.to_sql(),
+            Self::Int(n) => n.to_sql(),
+        }
+    }
 }
 
 #[async_trait]
@@ -1449,6 +1500,112 @@ impl Store for SqliteStore {
             tx.execute(
                 "DELETE FROM tombstones WHERE tenant = ?1 AND deleted_at < ?2",
                 params![tenant, before],
+            )
+            .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn log_requests(
+        &self,
+        tenant: &str,
+        records: &[RequestRecord],
+    ) -> Result<u64, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let (tenant, records) = (owned(tenant), records.to_vec());
+        self.write(move |tx| {
+            let n = sql_int(records.len());
+            let last: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO request_seq (tenant, seq) VALUES (?1, ?2)
+                     ON CONFLICT (tenant) DO UPDATE SET seq = seq + excluded.seq RETURNING seq",
+                )
+                .and_then(|mut s| s.query_row(params![tenant, n], |r| r.get(0)))
+                .map_err(StoreError::backend)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO requests (tenant, seq, at, request_id, token_id, method, path,
+                        resource_type, resource_id, status, duration_us, normalizers,
+                        request_body, response_body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .map_err(StoreError::backend)?;
+            for (seq, r) in (last - n + 1..).zip(&records) {
+                let normalizers =
+                    serde_json::to_string(&r.normalizers).map_err(StoreError::backend)?;
+                insert
+                    .execute(params![
+                        tenant,
+                        seq,
+                        r.at,
+                        r.request_id,
+                        r.token_id,
+                        r.method,
+                        r.path,
+                        r.resource_type,
+                        r.resource_id,
+                        r.status,
+                        sql_int(r.duration_us),
+                        normalizers,
+                        r.request_body,
+                        r.response_body,
+                    ])
+                    .map_err(StoreError::backend)?;
+            }
+            Ok(u64::try_from(last).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn requests(
+        &self,
+        tenant: &str,
+        query: &RequestQuery,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        let (conditions, mut args) = query.conditions(Dialect::Sqlite);
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1{conditions}
+             ORDER BY seq DESC LIMIT ?{}",
+            args.len() + 2
+        );
+        args.insert(0, SqlArg::Text(owned(tenant)));
+        args.push(SqlArg::Int(sql_int(query.limit)));
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(&sql).map_err(StoreError::backend)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(&args), request_row)
+                .map_err(StoreError::backend)?;
+            rows.collect::<Result<_, _>>().map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn request(&self, tenant: &str, seq: u64) -> Result<Option<RequestRecord>, StoreError> {
+        let tenant = owned(tenant);
+        self.read_one(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests WHERE tenant = ?1 AND seq = ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![tenant, sql_int(seq)], request_row)
+                    .optional()
+            })
+            .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn prune_requests(&self, tenant: &str, keep: usize) -> Result<usize, StoreError> {
+        let tenant = owned(tenant);
+        // Everything at or below the seq of the newest request not kept: when there is none
+        // (the log holds `keep` requests or fewer), `seq <= NULL` removes nothing.
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM requests WHERE tenant = ?1 AND seq <= (
+                     SELECT seq FROM requests WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                params![tenant, sql_int(keep)],
             )
             .map_err(StoreError::backend)
         })

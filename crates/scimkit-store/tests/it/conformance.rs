@@ -2,7 +2,7 @@
 
 use scimkit_schema::AttrPath;
 use scimkit_schema::messages::SortOrder;
-use scimkit_store::{Ctx, EventKind, Member, Query, StoreError};
+use scimkit_store::{Ctx, EventKind, Member, Query, RequestQuery, RequestRecord, StoreError};
 use serde_json::{Map, Value, json};
 
 use crate::all_backends;
@@ -599,6 +599,8 @@ fn sqlite_persists_and_migrates_once() {
                 .create("acme", "User", "u1", user("a"), &at(0))
                 .await
                 .unwrap();
+            let logged = [request(1, "POST", "/Users", 201).with_normalizers(["n1"])];
+            store.log_requests("acme", &logged).await.unwrap();
         }
         let store =
             scimkit_store::SqliteStore::open(&path, scimkit_schema::Registry::new()).unwrap();
@@ -612,6 +614,11 @@ fn sqlite_persists_and_migrates_once() {
             "a"
         );
         assert_eq!(store.events("acme", 0, 10).await.unwrap().len(), 1);
+        let logged = store.request("acme", 1).await.unwrap().unwrap();
+        assert_eq!(logged.normalizers, ["n1"]);
+        // The numbering survives too.
+        let next = [request(2, "GET", "/Users", 200)];
+        assert_eq!(store.log_requests("acme", &next).await.unwrap(), 2);
     });
 }
 
@@ -853,7 +860,7 @@ fn postgres_migration_4_backfills_the_time_index() {
         let task = tokio::spawn(conn);
         client
             .batch_execute(&format!(
-                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile; ALTER TABLE tenant_settings DROP COLUMN role_rules; ALTER TABLE tenant_settings DROP COLUMN jit; DROP TABLE origins;
+                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile; ALTER TABLE tenant_settings DROP COLUMN role_rules; ALTER TABLE tenant_settings DROP COLUMN jit; DROP TABLE origins; DROP TABLE requests, request_seq;
                  DELETE FROM scimkit_migrations WHERE version >= 4",
                 schema.name
             ))
@@ -1687,6 +1694,365 @@ fn events_no_write_carries_are_appended_in_order() {
             assert_eq!(
                 store.events("acme", 2, 10).await.unwrap()[0].seq,
                 3,
+                "{name}"
+            );
+        }
+    });
+}
+
+/// A request logged at second `t` of the test's minute, with the request id `req-<t>`.
+fn request(t: u32, method: &str, path: &str, status: u16) -> RequestRecord {
+    RequestRecord::new(
+        format!("2026-11-28T12:00:{t:02}Z"),
+        format!("req-{t}"),
+        method,
+        path,
+        status,
+    )
+}
+
+/// The seqs of `records`, in order.
+fn seqs(records: &[RequestRecord]) -> Vec<u64> {
+    records.iter().map(|r| r.seq).collect()
+}
+
+/// Six requests at seconds 1 to 6: Users and Groups, two of them errors.
+fn request_mix() -> Vec<RequestRecord> {
+    vec![
+        request(1, "POST", "/Users", 201)
+            .with_resource_type("User")
+            .with_resource_id("u1"),
+        request(2, "GET", "/Users/u1", 200)
+            .with_resource_type("User")
+            .with_resource_id("u1"),
+        request(3, "POST", "/Groups", 409).with_resource_type("Group"),
+        request(4, "GET", "/ServiceProviderConfig", 200),
+        request(5, "PATCH", "/Users/u9", 404)
+            .with_resource_type("User")
+            .with_resource_id("u9"),
+        request(6, "PATCH", "/Groups/g1", 200)
+            .with_resource_type("Group")
+            .with_resource_id("g1"),
+    ]
+}
+
+#[test]
+fn request_log_numbers_each_tenant_apart() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            assert_eq!(store.log_requests("acme", &[]).await.unwrap(), 0, "{name}");
+            let first = [request(1, "GET", "/Users", 200)];
+            assert_eq!(
+                store.log_requests("acme", &first).await.unwrap(),
+                1,
+                "{name}"
+            );
+            let batch = [
+                request(2, "GET", "/Users/u1", 200),
+                request(3, "DELETE", "/Users/u1", 204),
+            ];
+            assert_eq!(
+                store.log_requests("acme", &batch).await.unwrap(),
+                3,
+                "{name}"
+            );
+            // Another tenant starts its own numbering, and the first goes on from where it was.
+            let beta = [request(4, "GET", "/Groups", 200)];
+            assert_eq!(
+                store.log_requests("beta", &beta).await.unwrap(),
+                1,
+                "{name}"
+            );
+            let later = [request(5, "GET", "/Groups", 200)];
+            assert_eq!(
+                store.log_requests("acme", &later).await.unwrap(),
+                4,
+                "{name}"
+            );
+
+            let acme = store
+                .requests("acme", &RequestQuery::default())
+                .await
+                .unwrap();
+            assert_eq!(seqs(&acme), [4, 3, 2, 1], "{name}: newest first");
+            // In the order given: a batch's first record gets the lower number.
+            let ids: Vec<&str> = acme.iter().map(|r| r.request_id.as_str()).collect();
+            assert_eq!(ids, ["req-5", "req-3", "req-2", "req-1"], "{name}");
+
+            // Tenants never see each other's requests, by list or by number.
+            let beta = store
+                .requests("beta", &RequestQuery::default())
+                .await
+                .unwrap();
+            assert_eq!(
+                beta.iter()
+                    .map(|r| (r.seq, r.request_id.as_str()))
+                    .collect::<Vec<_>>(),
+                [(1, "req-4")],
+                "{name}"
+            );
+            assert_eq!(
+                store.request("beta", 1).await.unwrap().unwrap().request_id,
+                "req-4",
+                "{name}"
+            );
+            assert_eq!(
+                store.request("acme", 1).await.unwrap().unwrap().request_id,
+                "req-1",
+                "{name}"
+            );
+            assert_eq!(store.request("beta", 2).await.unwrap(), None, "{name}");
+            assert!(
+                store
+                    .requests("other", &RequestQuery::default())
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{name}"
+            );
+        }
+    });
+}
+
+#[test]
+fn request_log_keeps_every_field() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            let mut full = RequestRecord::new(
+                "2026-11-28T12:00:01.250Z",
+                "req-full",
+                "PATCH",
+                "/Users/u1?attributes=userName%2Cemails",
+                200,
+            )
+            .with_token("tok-1")
+            .with_resource_type("User")
+            .with_resource_id("u1")
+            .with_duration_us(u64::from(u32::MAX) + 7)
+            .with_normalizers(["okta.patch-path", "entra.active-string"])
+            .with_request_body(r#"{"Operations":[{"op":"replace","value":{"active":"False"}}]}"#)
+            .with_response_body("{\"id\":\"u1\",\"displayName\":\"Zoë \\\"Z\\\" ☃\"}");
+            // The store numbers the records; a seq given is ignored.
+            full.seq = 999;
+            let mut bare = RequestRecord::new("2026-11-28T12:00:02Z", "req-bare", "GET", "/", 500);
+            bare.seq = 999;
+            let last = store
+                .log_requests("acme", &[full.clone(), bare.clone()])
+                .await
+                .unwrap();
+            assert_eq!(last, 2, "{name}");
+            full.seq = 1;
+            bare.seq = 2;
+            assert_eq!(
+                store.request("acme", 1).await.unwrap(),
+                Some(full.clone()),
+                "{name}"
+            );
+            assert_eq!(
+                store.request("acme", 2).await.unwrap(),
+                Some(bare.clone()),
+                "{name}"
+            );
+            // What the bare record sent as absent (and came back so, above).
+            assert_eq!(
+                (bare.token_id, bare.resource_type, bare.request_body),
+                (None, None, None)
+            );
+            assert!(bare.normalizers.is_empty());
+            assert_eq!(
+                store
+                    .requests("acme", &RequestQuery::default())
+                    .await
+                    .unwrap(),
+                [
+                    store.request("acme", 2).await.unwrap().unwrap(),
+                    full.clone()
+                ],
+                "{name}: listed as read one by one"
+            );
+            assert_eq!(store.request("acme", 3).await.unwrap(), None, "{name}");
+            assert_eq!(store.request("acme", 0).await.unwrap(), None, "{name}");
+        }
+    });
+}
+
+#[test]
+fn request_log_filters_by_status_type_and_time() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            store.log_requests("acme", &request_mix()).await.unwrap();
+            // Another tenant's matching requests never show.
+            store.log_requests("beta", &request_mix()).await.unwrap();
+            let found = |q: RequestQuery| {
+                let store = &store;
+                async move { seqs(&store.requests("acme", &q).await.unwrap()) }
+            };
+            let all = RequestQuery::default();
+            assert_eq!(found(all.clone()).await, [6, 5, 4, 3, 2, 1], "{name}");
+            assert_eq!(
+                found(all.clone().errors_only()).await,
+                [5, 3],
+                "{name}: 409 and 404"
+            );
+            assert_eq!(
+                found(all.clone().with_resource_type("User")).await,
+                [5, 2, 1],
+                "{name}"
+            );
+            assert_eq!(
+                found(all.clone().with_resource_type("Group")).await,
+                [6, 3],
+                "{name}"
+            );
+            assert_eq!(
+                found(all.clone().with_resource_type("user")).await,
+                Vec::<u64>::new(),
+                "{name}: resource types compare exactly"
+            );
+            assert_eq!(
+                found(all.clone().errors_only().with_resource_type("User")).await,
+                [5],
+                "{name}"
+            );
+            // `since` is inclusive, `until` exclusive.
+            assert_eq!(
+                found(all.clone().with_since("2026-11-28T12:00:04Z")).await,
+                [6, 5, 4],
+                "{name}"
+            );
+            assert_eq!(
+                found(all.clone().with_until("2026-11-28T12:00:04Z")).await,
+                [3, 2, 1],
+                "{name}"
+            );
+            assert_eq!(
+                found(
+                    all.clone()
+                        .with_since("2026-11-28T12:00:02Z")
+                        .with_until("2026-11-28T12:00:05Z")
+                )
+                .await,
+                [4, 3, 2],
+                "{name}"
+            );
+            assert_eq!(
+                found(
+                    all.clone()
+                        .with_since("2026-11-28T12:00:02Z")
+                        .with_until("2026-11-28T12:00:05Z")
+                        .errors_only()
+                        .with_resource_type("Group")
+                        .with_before(4)
+                        .with_limit(5)
+                )
+                .await,
+                [3],
+                "{name}: every condition at once"
+            );
+            assert_eq!(
+                found(all.clone().with_limit(2)).await,
+                [6, 5],
+                "{name}: the newest within the limit"
+            );
+            assert_eq!(
+                found(all.clone().errors_only().with_limit(1)).await,
+                [5],
+                "{name}: the limit counts matches, not rows scanned"
+            );
+            assert_eq!(
+                found(all.clone().with_limit(0)).await,
+                Vec::<u64>::new(),
+                "{name}"
+            );
+            assert_eq!(RequestQuery::default().limit, RequestQuery::DEFAULT_LIMIT);
+        }
+    });
+}
+
+#[test]
+fn request_log_pages_backwards_with_before() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            store.log_requests("acme", &request_mix()).await.unwrap();
+            store.log_requests("acme", &request_mix()).await.unwrap();
+            // Pages of 5, newest first, each after the last seq of the page before.
+            let mut pages = Vec::new();
+            let mut query = RequestQuery::default().with_limit(5);
+            loop {
+                let page = seqs(&store.requests("acme", &query).await.unwrap());
+                let Some(&last) = page.last() else { break };
+                pages.push(page);
+                query = query.with_before(last);
+            }
+            assert_eq!(
+                pages,
+                [vec![12, 11, 10, 9, 8], vec![7, 6, 5, 4, 3], vec![2, 1]],
+                "{name}"
+            );
+            // Paging through errors only: the filter and `before` together.
+            let page = seqs(
+                &store
+                    .requests(
+                        "acme",
+                        &RequestQuery::default().errors_only().with_before(11),
+                    )
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(page, [9, 5, 3], "{name}");
+        }
+    });
+}
+
+#[test]
+fn request_log_prune_keeps_the_newest() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            store.log_requests("acme", &request_mix()).await.unwrap();
+            store.log_requests("beta", &request_mix()).await.unwrap();
+            let all = RequestQuery::default();
+            assert_eq!(store.prune_requests("acme", 10).await.unwrap(), 0, "{name}");
+            assert_eq!(store.prune_requests("acme", 6).await.unwrap(), 0, "{name}");
+            assert_eq!(store.prune_requests("acme", 4).await.unwrap(), 2, "{name}");
+            assert_eq!(
+                seqs(&store.requests("acme", &all).await.unwrap()),
+                [6, 5, 4, 3],
+                "{name}"
+            );
+            assert_eq!(store.request("acme", 2).await.unwrap(), None, "{name}");
+            assert_eq!(store.prune_requests("acme", 1).await.unwrap(), 3, "{name}");
+            assert_eq!(
+                seqs(&store.requests("acme", &all).await.unwrap()),
+                [6],
+                "{name}"
+            );
+            // Pruning one tenant's log leaves the others alone.
+            assert_eq!(
+                seqs(&store.requests("beta", &all).await.unwrap()),
+                [6, 5, 4, 3, 2, 1],
+                "{name}"
+            );
+            // Emptied, the log numbers on from where it was: a seq names one request only.
+            assert_eq!(store.prune_requests("acme", 0).await.unwrap(), 1, "{name}");
+            assert!(
+                store.requests("acme", &all).await.unwrap().is_empty(),
+                "{name}"
+            );
+            assert_eq!(store.prune_requests("acme", 0).await.unwrap(), 0, "{name}");
+            let next = [request(7, "GET", "/Users", 200)];
+            assert_eq!(
+                store.log_requests("acme", &next).await.unwrap(),
+                7,
+                "{name}"
+            );
+            assert_eq!(
+                seqs(&store.requests("acme", &all).await.unwrap()),
+                [7],
+                "{name}"
+            );
+            assert_eq!(
+                store.prune_requests("nobody", 0).await.unwrap(),
+                0,
                 "{name}"
             );
         }
