@@ -20,6 +20,7 @@
 //! framed.
 
 mod html;
+mod log;
 mod pages;
 
 use std::collections::HashMap;

@@ -88,6 +88,7 @@ pub mod events;
 mod ratelimit;
 pub mod reconcile;
 pub mod reports;
+mod requestlog;
 mod resources;
 mod service;
 pub mod transport;

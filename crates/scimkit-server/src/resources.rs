@@ -1006,6 +1006,7 @@ pub(crate) async fn patch(
         if !change.normalizers.is_empty() {
             let fired: Vec<&str> = change.normalizers.iter().map(|n| n.as_str()).collect();
             tracing::info!(profile = call.tolerance.patch.name(), normalizers = ?fired, "PATCH read with IdP tolerances");
+            crate::requestlog::fired(fired.iter().map(|n| (*n).to_owned()));
         }
         if !change.changed {
             return Ok(current);

@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     /// `GET {resource}/{id}` responses, kept while the store's read stamp says the resource
     /// reads the same (only stores that cache reads give stamps).
     pub(crate) rendered: std::sync::Mutex<crate::resources::Rendered>,
+    /// The provisioning log's buffer and writer.
+    pub(crate) requests: Arc<crate::requestlog::RequestLog>,
 }
 
 /// How long a token record read from the store is trusted before it is read again: a token
@@ -310,6 +312,7 @@ impl Scim {
                 tolerances: std::sync::Mutex::new(std::collections::HashMap::new()),
                 tokens: std::sync::Mutex::new(std::collections::HashMap::new()),
                 rendered: std::sync::Mutex::default(),
+                requests: Arc::default(),
             }),
         }
     }
@@ -632,7 +635,10 @@ impl Scim {
             );
             return response;
         }
-        let outcome = match tokio::time::timeout(timeout, self.dispatch(req)).await {
+        let noted = self.note(&req, &request_id);
+        let (outcome, fired) =
+            crate::requestlog::collecting(tokio::time::timeout(timeout, self.dispatch(req))).await;
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::new(
                 503,
@@ -655,7 +661,73 @@ impl Scim {
             ms = started.elapsed().as_secs_f64() * 1000.0,
             "answered"
         );
+        if let Some(noted) = noted {
+            self.inner.requests.record(
+                &self.inner.store,
+                noted,
+                response.status().as_u16(),
+                started.elapsed(),
+                fired,
+                response.body().clone(),
+            );
+        }
         response
+    }
+
+    /// What the provisioning log keeps of a SCIM request on its way in: `None` for a path
+    /// that names no tenant under the SCIM base path (the app API and the console included).
+    fn note(&self, req: &Request<Bytes>, request_id: &str) -> Option<crate::requestlog::Noted> {
+        let base = self.inner.config.base_path.trim_end_matches('/');
+        let rest = req.uri().path().strip_prefix(base)?.strip_prefix('/')?;
+        let mut segments = rest.split('/');
+        let tenant = percent_decode(segments.next()?);
+        if tenant.is_empty() {
+            return None;
+        }
+        let resource_type = segments.next().and_then(|endpoint| {
+            self.inner
+                .registry
+                .resource_types()
+                .iter()
+                .find(|rt| rt.endpoint.trim_start_matches('/') == endpoint)
+                .map(|rt| rt.name.clone())
+        });
+        let resource_id = resource_type
+            .as_ref()
+            .and(segments.next())
+            .filter(|id| !id.is_empty() && *id != ".search")
+            .map(percent_decode);
+        let token_id = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer)
+            .map(auth::id_of);
+        Some(crate::requestlog::Noted {
+            tenant,
+            at: self.now(),
+            request_id: request_id.to_owned(),
+            token_id,
+            method: req.method().clone(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned()),
+            resource_type,
+            resource_id,
+            body: req.body().clone(),
+        })
+    }
+
+    /// Writes the provisioning log's waiting requests to the store now (the server also
+    /// does so every 250 ms).
+    pub async fn flush_request_log(&self) {
+        self.inner.requests.flush(self.inner.store.as_ref()).await;
+    }
+
+    /// How many requests the provisioning log dropped because the store fell behind.
+    pub(crate) fn request_log_dropped(&self) -> u64 {
+        self.inner.requests.dropped()
     }
 
     async fn dispatch(&self, req: Request<Bytes>) -> Outcome {

@@ -16,7 +16,7 @@ use crate::service::{PROFILES, Scim};
 /// Rows per page of users, groups and members.
 const PAGE: usize = 50;
 
-type Result<T> = std::result::Result<T, Answer>;
+pub(crate) type Result<T> = std::result::Result<T, Answer>;
 
 /// Routes a visit of a logged-in session.
 pub(crate) async fn route(scim: &Scim, session: &Session, visit: &Visit) -> Answer {
@@ -63,6 +63,8 @@ async fn tenant_route(
         (&Method::GET, ["groups"]) => list(scim, tenant, "Group", visit).await,
         (&Method::GET, ["users", id]) => user(scim, tenant, id).await,
         (&Method::GET, ["groups", id]) => group(scim, tenant, id, visit).await,
+        (&Method::GET, ["log"]) => super::log::requests(scim, tenant, visit).await,
+        (&Method::GET, ["log", seq]) => super::log::request(scim, tenant, seq).await,
         _ => Err(not_found()),
     }
 }
@@ -71,7 +73,7 @@ fn not_found() -> Answer {
     Answer::Error(StatusCode::NOT_FOUND, "no such console page".to_owned())
 }
 
-fn store_error(e: &StoreError) -> Answer {
+pub(crate) fn store_error(e: &StoreError) -> Answer {
     scim_error(&e.to_scim_error())
 }
 
@@ -80,7 +82,7 @@ fn scim_error(e: &ScimError) -> Answer {
     Answer::Error(status, e.detail.clone().unwrap_or_else(|| e.to_string()))
 }
 
-fn page(title: impl Into<String>, tenant: Option<&str>, body: String) -> Result<Answer> {
+pub(crate) fn page(title: impl Into<String>, tenant: Option<&str>, body: String) -> Result<Answer> {
     Ok(Answer::Page {
         title: title.into(),
         tenant: tenant.map(str::to_owned),
@@ -88,7 +90,7 @@ fn page(title: impl Into<String>, tenant: Option<&str>, body: String) -> Result<
     })
 }
 
-fn tenant_url(tenant: &str) -> String {
+pub(crate) fn tenant_url(tenant: &str) -> String {
     format!("/console/t/{}", seg(tenant))
 }
 

@@ -521,3 +521,109 @@ async fn the_directory_searches_shows_groups_roles_and_pages_members() {
     browser.get("/console/t/nowhere").await.expect(404);
     browser.get("/console/t/acme/nothing").await.expect(404);
 }
+
+#[tokio::test]
+async fn the_provisioning_log_shows_each_request_its_error_and_a_hint() {
+    let server = Server::new().await;
+    let other = server.tenant("globex").await;
+    let created = server
+        .create_user_with(json!({"schemas": [USER], "userName": "ann", "password": "hunter2"}))
+        .await;
+    let duplicate = server
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "ann", "password": "hunter2"}),
+        )
+        .await;
+    duplicate.expect(409);
+    server
+        .scim
+        .set_profile("acme", Some("entra"))
+        .await
+        .unwrap();
+    server
+        .patch(
+            &format!("/Users/{}", id(&created)),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
+        )
+        .await
+        .expect(200);
+    server
+        .send_as("scimkit_0000000000000000_00", "GET", "/Users", None, &[])
+        .await;
+    server
+        .send_as(&other, "GET", "/scim/v2/globex/Users", None, &[])
+        .await
+        .expect(200);
+    let browser = operator(&server).await;
+
+    let log = browser.get("/console/t/acme/log").await;
+    log.expect(200);
+    let rows: Vec<&str> = log.html.split("<tr><td>").skip(1).collect();
+    assert_eq!(rows.len(), 4, "{}", log.html);
+    // Newest first: the refused token, the PATCH, the duplicate, the creation.
+    assert!(
+        rows[0].contains(">401<") && rows[3].contains(">201<"),
+        "{rows:?}"
+    );
+    assert!(rows[1].contains("PATCH"), "{}", rows[1]);
+    assert!(
+        !rows[1].contains("<td></td><td><code>"),
+        "the PATCH's normalizers are listed: {}",
+        rows[1]
+    );
+    assert!(
+        !log.html.contains("/scim/v2/globex"),
+        "another tenant's requests are not shown"
+    );
+
+    let errors = browser.get("/console/t/acme/log?errors=1").await;
+    let error_rows = errors.html.matches("class=\"status-bad\"").count();
+    assert_eq!(error_rows, 2, "{}", errors.html);
+    let link = &errors.html[errors.html.find("/console/t/acme/log/").unwrap()..];
+    let link = &link[..link.find('"').unwrap()];
+
+    // The most recent error is the refused token.
+    let refused = browser.get(link).await;
+    refused.expect(200);
+    assert!(refused.html.contains("id=\"hint\""), "{}", refused.html);
+    assert!(refused.html.contains("token"), "{}", refused.html);
+
+    // The duplicate: its SCIM error and a hint, and no password anywhere.
+    let duplicate_link = link.rsplit('/').next().unwrap().parse::<u64>().unwrap() - 2;
+    let page = browser
+        .get(&format!("/console/t/acme/log/{duplicate_link}"))
+        .await;
+    page.expect(200);
+    let detail = &page.html[page.html.find("id=\"error-detail\"").expect("the error")..];
+    assert!(detail.contains("uniqueness"), "{detail}");
+    assert!(page.html.contains("already exists"), "the hint");
+    assert!(page.html.contains("[redacted]"), "{}", page.html);
+    assert!(!page.html.contains("hunter2"));
+    let first = browser
+        .get(&format!("/console/t/acme/log/{}", duplicate_link - 1))
+        .await;
+    assert!(!first.html.contains("hunter2"));
+    assert!(
+        first
+            .html
+            .contains(&format!("/console/t/acme/users/{}", id(&created))),
+        "links the created user"
+    );
+
+    // Filters by resource and time, and a bad time is explained.
+    let groups = browser.get("/console/t/acme/log?resource=Group").await;
+    assert!(
+        groups.html.contains("id=\"no-requests\""),
+        "{}",
+        groups.html
+    );
+    let future = browser
+        .get("/console/t/acme/log?since=2100-01-01T00:00")
+        .await;
+    assert!(future.html.contains("id=\"no-requests\""));
+    let bad = browser.get("/console/t/acme/log?since=yesterday").await;
+    assert!(bad.html.contains("is not a time"), "{}", bad.html);
+    browser.get("/console/t/acme/log/999999").await.expect(404);
+}
