@@ -19,6 +19,8 @@
 //! pages load no inline script (the `Content-Security-Policy` forbids it), and no page may be
 //! framed.
 
+mod events;
+mod health;
 mod html;
 mod log;
 mod pages;

@@ -108,7 +108,7 @@
 
 mod dispatch;
 pub(crate) mod jws;
-mod poll;
+pub(crate) mod poll;
 mod push;
 mod set;
 #[cfg(test)]

@@ -84,7 +84,14 @@ pub(crate) fn layout(title: &str, tenant: Option<&str>, session: &Session, body:
     }
     if let Some(t) = tenant {
         let base = format!("/console/t/{}", seg(t));
-        for (path, label) in [("", "Overview"), ("/users", "Users"), ("/groups", "Groups")] {
+        for (path, label) in [
+            ("", "Overview"),
+            ("/users", "Users"),
+            ("/groups", "Groups"),
+            ("/log", "Log"),
+            ("/events", "Events"),
+            ("/health", "Health"),
+        ] {
             nav.push_str(&format!("<a href=\"{base}{path}\">{label}</a>"));
         }
         nav.push_str(&format!(

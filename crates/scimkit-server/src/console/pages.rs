@@ -64,6 +64,10 @@ async fn tenant_route(
         (&Method::GET, ["users", id]) => user(scim, tenant, id).await,
         (&Method::GET, ["groups", id]) => group(scim, tenant, id, visit).await,
         (&Method::GET, ["log"]) => super::log::requests(scim, tenant, visit).await,
+        (&Method::GET, ["health"]) => super::health::health(scim, tenant, visit).await,
+        (&Method::GET, ["events"]) => super::events::status(scim, session, tenant).await,
+        (&Method::POST, ["events", "retry"]) => super::events::retry(scim, tenant, visit),
+        (&Method::POST, ["events", "redeliver"]) => super::events::redeliver(scim, tenant, visit),
         (&Method::GET, ["log", seq]) => super::log::request(scim, tenant, seq).await,
         _ => Err(not_found()),
     }
@@ -77,7 +81,7 @@ pub(crate) fn store_error(e: &StoreError) -> Answer {
     scim_error(&e.to_scim_error())
 }
 
-fn scim_error(e: &ScimError) -> Answer {
+pub(crate) fn scim_error(e: &ScimError) -> Answer {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Answer::Error(status, e.detail.clone().unwrap_or_else(|| e.to_string()))
 }

@@ -225,6 +225,8 @@ pub(crate) struct State {
     pub(crate) delivered: u64,
     pub(crate) failed: u64,
     pub(crate) failures: VecDeque<FailedSet>,
+    /// Events given up on that an admin asked to deliver again, in the order asked.
+    pub(crate) redeliver: VecDeque<u64>,
 }
 
 impl State {
@@ -366,6 +368,44 @@ impl EventsMonitor {
             }
         }
         Ok(out)
+    }
+
+    /// Whether this dispatcher serves `consumer` in `tenant`.
+    pub fn serves(&self, consumer: &str, tenant: &str) -> bool {
+        self.inner
+            .consumers
+            .iter()
+            .any(|(name, scope)| name == consumer && scope.as_deref().is_none_or(|s| s == tenant))
+    }
+
+    /// Asks for the event `seq` of `tenant`, which `consumer` gave up on (the receiver
+    /// refused it), to be delivered again: before the consumer's next pending event, once.
+    /// False when the consumer has not given up on that event since the dispatcher started.
+    pub fn redeliver(&self, consumer: &str, tenant: &str, seq: u64) -> bool {
+        let mut states = lock(&self.inner.states);
+        let Some(state) = states.get_mut(&(consumer.to_owned(), tenant.to_owned())) else {
+            return false;
+        };
+        if !state.failures.iter().any(|f| f.seq == seq) {
+            return false;
+        }
+        if !state.redeliver.contains(&seq) {
+            state.redeliver.push_back(seq);
+        }
+        state.next_attempt = None;
+        true
+    }
+
+    /// Makes `consumer`'s next attempt in `tenant` due now instead of after its backoff.
+    pub fn retry_now(&self, consumer: &str, tenant: &str) -> bool {
+        let mut states = lock(&self.inner.states);
+        match states.get_mut(&(consumer.to_owned(), tenant.to_owned())) {
+            Some(state) => {
+                state.next_attempt = None;
+                true
+            }
+            None => false,
+        }
     }
 
     pub(crate) fn same(&self, other: &Self) -> bool {
@@ -702,6 +742,64 @@ impl Shared {
             }
         };
         let mut acked = acked;
+        // Events an admin asked to deliver again come first, each once.
+        loop {
+            let next = lock(states)
+                .get(&key)
+                .and_then(|s| s.redeliver.front().copied());
+            let Some(seq) = next else { break };
+            let Some(event) = self
+                .store()
+                .events(tenant, seq - 1, 1)
+                .await?
+                .into_iter()
+                .find(|e| e.seq == seq)
+            else {
+                if let Some(s) = lock(states).get_mut(&key) {
+                    s.redeliver.pop_front();
+                }
+                continue;
+            };
+            let outcome = self.deliver(consumer, tenant, &event).await;
+            let mut states = lock(states);
+            let state = states.entry(key.clone()).or_default();
+            match outcome {
+                Delivery::Delivered => {
+                    state.redeliver.pop_front();
+                    state.failures.retain(|f| f.seq != seq);
+                    state.delivered += 1;
+                    state.last_error = None;
+                }
+                Delivery::Rejected { err, description } => {
+                    state.redeliver.pop_front();
+                    state.last_error = Some(match &description {
+                        Some(d) => format!("{}: {err}: {d}", jti(tenant, seq)),
+                        None => format!("{}: {err}", jti(tenant, seq)),
+                    });
+                    state.failures.retain(|f| f.seq != seq);
+                    state.record_failure(FailedSet {
+                        jti: jti(tenant, seq),
+                        seq,
+                        err,
+                        description,
+                        at: self.now().to_rfc3339_opts(SecondsFormat::Millis, true),
+                    });
+                }
+                // Still unreachable: it stays first in line, and the backoff applies.
+                Delivery::Retry(error) => {
+                    state.attempts = state.attempts.saturating_add(1);
+                    state.retries += 1;
+                    let wait = backoff(state.attempts, self.backoff_initial, self.backoff_max);
+                    let at = self.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    state.next_attempt = Some((
+                        Instant::now() + wait,
+                        at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    ));
+                    state.last_error = Some(error);
+                    return Ok(());
+                }
+            }
+        }
         // Batch after batch while the outbox has more, then back to the poll interval.
         loop {
             let events = self.store().events(tenant, acked, self.batch).await?;

@@ -205,6 +205,20 @@ async fn poll(scim: &Scim, call: &Call) -> Outcome {
 
 async fn status(scim: &Scim, call: &Call) -> Outcome {
     let tenant = call.tenant.as_str();
+    let (polling, consumers) = consumer_statuses(scim, tenant).await?;
+    let consumers = serde_json::to_value(&consumers).unwrap_or(Value::Null);
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"tenant": tenant, "polling": polling, "consumers": consumers}),
+    ))
+}
+
+/// Whether polling is on, and where each consumer of `tenant`'s events stands: the running
+/// dispatchers' hooks and push receivers, and the poll consumer once it is on or has read.
+pub(crate) async fn consumer_statuses(
+    scim: &Scim,
+    tenant: &str,
+) -> Result<(bool, Vec<super::ConsumerStatus>), Failure> {
     let attached = attached(scim);
     let monitors = lock(&attached.monitors).clone();
     let mut consumers = Vec::new();
@@ -225,9 +239,5 @@ async fn status(scim: &Scim, call: &Call) -> Outcome {
             None => State::default().status(POLL_CONSUMER, tenant, acked, newest),
         });
     }
-    let consumers = serde_json::to_value(&consumers).unwrap_or(Value::Null);
-    Ok(Reply::json(
-        StatusCode::OK,
-        json!({"tenant": tenant, "polling": polling, "consumers": consumers}),
-    ))
+    Ok((polling, consumers))
 }

@@ -627,3 +627,233 @@ async fn the_provisioning_log_shows_each_request_its_error_and_a_hint() {
     assert!(bad.html.contains("is not a time"), "{}", bad.html);
     browser.get("/console/t/acme/log/999999").await.expect(404);
 }
+
+/// A push receiver (RFC 8935) on 127.0.0.1 that answers every SET with the status and body
+/// it is told to, and counts what it accepted.
+struct Receiver {
+    url: String,
+    answer: std::sync::Arc<std::sync::Mutex<(u16, &'static str)>>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let answer = std::sync::Arc::new(std::sync::Mutex::new((202, "")));
+        let shared = std::sync::Arc::clone(&answer);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let shared = std::sync::Arc::clone(&shared);
+                tokio::spawn(async move {
+                    // Read the head and the body (Content-Length), then answer and close.
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    let (status, body) = *shared.lock().unwrap();
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        Self { url, answer }
+    }
+
+    fn answer(&self, status: u16, body: &'static str) {
+        *self.answer.lock().unwrap() = (status, body);
+    }
+}
+
+/// Reloads the events page until it contains `text` (the dispatcher works in the background).
+async fn wait_for(browser: &Browser<'_>, path: &str, text: &str) -> Page {
+    for _ in 0..200 {
+        let page = browser.get(path).await;
+        if page.html.contains(text) {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{path} never showed {text:?}: {}",
+        browser.get(path).await.html
+    );
+}
+
+#[tokio::test]
+async fn the_events_page_shows_delivery_and_redelivers_what_was_given_up() {
+    use scimkit_server::{Dispatcher, PushTarget};
+    let server = Server::new().await;
+    let browser = operator(&server).await;
+    let quiet = browser.get("/console/t/acme/events").await;
+    quiet.expect(200);
+    assert!(quiet.html.contains("id=\"no-consumers\""), "{}", quiet.html);
+
+    let receiver = Receiver::start().await;
+    receiver.answer(
+        400,
+        r#"{"err": "invalid_request", "description": "unknown subject"}"#,
+    );
+    let dispatcher = Dispatcher::new(&server.scim)
+        .push(PushTarget::new(
+            "audit",
+            receiver.url.clone(),
+            "shared secret",
+        ))
+        .poll_interval(std::time::Duration::from_millis(10))
+        .backoff(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_millis(20),
+        )
+        .spawn()
+        .expect("a dispatcher");
+    server.create_user("ann").await;
+
+    // The receiver refuses the event for good: it is listed, with the refusal.
+    let page = wait_for(&browser, "/console/t/acme/events", "id=\"failures\"").await;
+    assert!(
+        page.html.contains("invalid_request: unknown subject"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("push:audit"));
+
+    // Fixed on the receiver's side, the event is delivered again on request.
+    receiver.answer(202, "");
+    let form = page.html[page.html.find("/events/redeliver").unwrap()..].to_owned();
+    let seq_at = form.find("name=\"seq\" value=\"").unwrap() + "name=\"seq\" value=\"".len();
+    let seq = &form[seq_at..seq_at + form[seq_at..].find('"').unwrap()];
+    browser
+        .submit(
+            "/console/t/acme/events",
+            "/console/t/acme/events/redeliver",
+            &[("consumer", "push:audit"), ("seq", seq)],
+        )
+        .await
+        .expect(303);
+    let delivered = wait_for(&browser, "/console/t/acme/events", "up to date").await;
+    assert!(
+        !delivered.html.contains("id=\"failures\""),
+        "{}",
+        delivered.html
+    );
+    browser
+        .submit(
+            "/console/t/acme/events",
+            "/console/t/acme/events/redeliver",
+            &[("consumer", "push:audit"), ("seq", seq)],
+        )
+        .await
+        .expect(404);
+
+    // An unreachable receiver is retried with backoff; "Retry now" skips the wait.
+    receiver.answer(503, "");
+    server.create_user("bob").await;
+    wait_for(&browser, "/console/t/acme/events", "retrying").await;
+    browser
+        .submit(
+            "/console/t/acme/events",
+            "/console/t/acme/events/retry",
+            &[("consumer", "push:audit")],
+        )
+        .await
+        .expect(303);
+    receiver.answer(202, "");
+    wait_for(&browser, "/console/t/acme/events", "up to date").await;
+    dispatcher.stop().await;
+}
+
+#[tokio::test]
+async fn the_health_page_shows_each_idps_activity_errors_and_drift() {
+    let server = Server::new().await;
+    let browser = operator(&server).await;
+    let empty = browser.get("/console/t/acme/health").await;
+    empty.expect(200);
+    assert!(empty.html.contains("id=\"no-activity\""), "{}", empty.html);
+
+    let okta = server
+        .scim
+        .issue_token("acme", Some("okta"), None)
+        .await
+        .unwrap()
+        .token;
+    for name in ["ann@example.com", "bob@example.com"] {
+        server
+            .send_as(&okta, "POST", "/Users", Some(json!({"schemas": [USER], "userName": name, "emails": [{"value": "shared@example.com"}]})), &[])
+            .await
+            .expect(201);
+    }
+    server
+        .send_as(
+            &okta,
+            "POST",
+            "/Users",
+            Some(json!({"schemas": [USER], "userName": "ann@example.com"})),
+            &[],
+        )
+        .await
+        .expect(409);
+    server.get("/Users").await.expect(200);
+
+    let page = browser.get("/console/t/acme/health").await;
+    page.expect(200);
+    assert!(
+        page.html
+            .contains("Of the last 4 requests, 1 failed (25.0 %)"),
+        "{}",
+        page.html
+    );
+    let okta_row = &page.html[page.html.find("<td>okta</td>").expect("okta's row")..];
+    let okta_row = &okta_row[..okta_row.find("</tr>").unwrap()];
+    assert!(
+        okta_row.contains("<td>3</td>") && okta_row.contains(">1<"),
+        "{okta_row}"
+    );
+    assert!(
+        okta_row.contains("/console/t/acme/log/"),
+        "links the last error: {okta_row}"
+    );
+    assert!(
+        page.html.contains("<td>tests</td>"),
+        "the harness's own token: {}",
+        page.html
+    );
+
+    assert!(page.html.contains("id=\"run-drift\""));
+    let drift = browser.get("/console/t/acme/health?drift=1").await;
+    drift.expect(200);
+    assert!(drift.html.contains("2 users read"), "{}", drift.html);
+    assert!(
+        drift.html.contains("1 duplicate candidates"),
+        "{}",
+        drift.html
+    );
+    assert!(drift.html.contains("shared@example.com"));
+}
