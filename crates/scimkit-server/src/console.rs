@@ -313,7 +313,7 @@ fn set_cookie(response: &mut Response<Bytes>, value: &str) {
 }
 
 /// The headers every console response has: no caching, no framing, no inline script, no
-/// sniffing, no referrer.
+/// sniffing, no referrer to other sites.
 fn secured(mut builder: http::response::Builder) -> http::response::Builder {
     for (name, value) in [
         (
@@ -323,7 +323,9 @@ fn secured(mut builder: http::response::Builder) -> http::response::Builder {
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: with it, browsers send `Origin: null` on the console's own form
+        // posts, which the origin check must refuse. `same-origin` keeps referrers on the site.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
         builder = builder.header(name, value);

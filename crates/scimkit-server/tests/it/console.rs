@@ -193,6 +193,17 @@ async fn the_console_needs_a_console_token() {
     );
     assert_eq!(tenants.header("x-frame-options"), "DENY");
     assert_eq!(tenants.header("cache-control"), "no-store");
+    // `no-referrer` would make browsers send `Origin: null` on the console's own forms.
+    assert_eq!(tenants.header("referrer-policy"), "same-origin");
+    let null_origin = browser
+        .send(
+            "POST",
+            "/console/tenants",
+            &[("name", "x"), ("csrf", &tenants.csrf())],
+            Some("null"),
+        )
+        .await;
+    null_origin.expect(403);
     assert_eq!(browser.get("/console/assets/console.css").await.status, 200);
 
     // Logging out forgets the cookie; revoking the token ends every session with it.
