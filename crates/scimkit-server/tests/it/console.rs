@@ -868,3 +868,75 @@ async fn the_health_page_shows_each_idps_activity_errors_and_drift() {
     );
     assert!(drift.html.contains("shared@example.com"));
 }
+
+/// Every form control of `html` that a person fills has a label: a `<label for>` naming its
+/// id, or a `<label>` around it. Hidden fields need none.
+fn unlabelled_controls(html: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    for tag in ["<input", "<select", "<textarea"] {
+        let mut rest = html;
+        while let Some(at) = rest.find(tag) {
+            let before = &rest[..at];
+            let element = &rest[at..at + rest[at..].find('>').unwrap_or(0)];
+            rest = &rest[at + tag.len()..];
+            if element.contains("type=\"hidden\"") {
+                continue;
+            }
+            let wrapped = before
+                .rfind("<label")
+                .is_some_and(|l| before.rfind("</label>").is_none_or(|closed| closed < l));
+            let named = element
+                .split("id=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .is_some_and(|id| html.contains(&format!("<label for=\"{id}\"")));
+            if !wrapped && !named {
+                missing.push(element.to_owned());
+            }
+        }
+    }
+    missing
+}
+
+#[tokio::test]
+async fn every_form_control_has_a_label() {
+    let server = Server::new().await;
+    let user = server.create_user("ann").await;
+    let group = server.create_group("Staff", &[&id(&user)]).await;
+    let browser = operator(&server).await;
+    // The check itself tells a bare control from a labelled one.
+    assert_eq!(unlabelled_controls("<p><input name=\"q\"></p>").len(), 1);
+    assert!(unlabelled_controls("<label>Q <input name=\"q\"></label>").is_empty());
+    assert!(unlabelled_controls("<label for=\"q\">Q</label><input id=\"q\">").is_empty());
+    let login = Browser::new(&server).get("/console/login").await;
+    assert!(
+        unlabelled_controls(&login.html).is_empty(),
+        "{:?}",
+        unlabelled_controls(&login.html)
+    );
+    for path in [
+        "/console".to_owned(),
+        "/console/t/acme".to_owned(),
+        "/console/t/acme/users".to_owned(),
+        "/console/t/acme/groups".to_owned(),
+        format!("/console/t/acme/users/{}", id(&user)),
+        format!("/console/t/acme/groups/{}", id(&group)),
+        "/console/t/acme/log".to_owned(),
+        "/console/t/acme/events".to_owned(),
+        "/console/t/acme/health".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        page.expect(200);
+        let missing = unlabelled_controls(&page.html);
+        assert!(missing.is_empty(), "{path}: {missing:?}");
+        assert!(
+            page.html.contains("<html lang=\"en\">") && page.html.contains("<main id=\"main\">"),
+            "{path}"
+        );
+        assert_eq!(
+            page.html.matches("<h1>").count(),
+            1,
+            "{path}: one heading names the page"
+        );
+    }
+}
