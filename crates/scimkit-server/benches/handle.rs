@@ -5,13 +5,13 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "support/core.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use scimkit_schema::Registry;
-use scimkit_server::{Config, Scim};
-use scimkit_store::{SqliteStore, Store};
 
 const USERS: usize = 10_000;
 
@@ -26,20 +26,7 @@ fn main() {
 }
 
 async fn run(users: usize, rounds: usize) {
-    let dir = std::env::temp_dir().join(format!("scimkit-handle-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let registry = Registry::new();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(dir.join("bench.db"), registry.clone()).expect("sqlite"));
-    let mut config = Config::default();
-    config.rate_limit = None;
-    let scim = Scim::new(Arc::clone(&store), registry, config);
-    scim.create_tenant("acme").await.expect("tenant");
-    let token = scim
-        .issue_token("acme", None, None)
-        .await
-        .expect("token")
-        .token;
+    let (scim, store, token, dir) = common::sqlite_core("scimkit-handle-bench").await;
     let mut ids = Vec::with_capacity(users);
     for i in 0..users {
         let body = format!(

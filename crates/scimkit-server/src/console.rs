@@ -204,6 +204,7 @@ pub(crate) async fn serve(scim: &Scim, req: Request<Bytes>) -> Response<Bytes> {
                 "Form expired",
                 None,
                 &session,
+                &visit.segments,
                 "<p class=\"error\">This form was not sent from a current console page. Reload the page and try again.</p>",
             );
             return page_response(StatusCode::FORBIDDEN, &page);
@@ -225,7 +226,7 @@ pub(crate) async fn serve(scim: &Scim, req: Request<Bytes>) -> Response<Bytes> {
             body,
         } => page_response(
             StatusCode::OK,
-            &html::layout(&title, tenant.as_deref(), &session, &body),
+            &html::layout(&title, tenant.as_deref(), &session, &visit.segments, &body),
         ),
         Answer::Redirect(to) => redirect(&to),
         Answer::Error(status, detail) => page_response(
@@ -234,6 +235,7 @@ pub(crate) async fn serve(scim: &Scim, req: Request<Bytes>) -> Response<Bytes> {
                 "Not available",
                 None,
                 &session,
+                &visit.segments,
                 &format!("<p class=\"error\" id=\"page-error\">{}</p>", esc(&detail)),
             ),
         ),

@@ -369,6 +369,16 @@ impl Store for CachedStore {
         self.inner.member_ids(tenant, group_id).await
     }
 
+    async fn member_page(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        skip: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<String>), StoreError> {
+        self.inner.member_page(tenant, group_id, skip, count).await
+    }
+
     async fn groups_of(&self, tenant: &str, member_id: &str) -> Result<Vec<GroupRef>, StoreError> {
         self.inner.groups_of(tenant, member_id).await
     }

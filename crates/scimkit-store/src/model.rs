@@ -701,6 +701,22 @@ pub trait Store: Send + Sync {
     /// The ids of a group's direct members, sorted.
     async fn member_ids(&self, tenant: &str, group_id: &str) -> Result<Vec<String>, StoreError>;
 
+    /// A page of a group's direct members in the order of [`Store::member_ids`]: the ids
+    /// after the first `skip`, at most `count` of them, and how many direct members the group
+    /// has. The SQL backends read only the page from their member index; this default reads
+    /// every id.
+    async fn member_page(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        skip: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<String>), StoreError> {
+        let ids = self.member_ids(tenant, group_id).await?;
+        let total = ids.len();
+        Ok((total, ids.into_iter().skip(skip).take(count).collect()))
+    }
+
     /// The groups a resource belongs to, directly and through nested groups (cycles end).
     async fn groups_of(&self, tenant: &str, member_id: &str) -> Result<Vec<GroupRef>, StoreError>;
 

@@ -532,6 +532,86 @@ pub(crate) fn finish(
     Ok(selection.page())
 }
 
+/// A search without a filter or `sortBy`, in the default order (creation time, then id), which
+/// a backend answers from its `(tenant, type, created, id)` index: a count, and one page read
+/// with `LIMIT`, instead of a scan that parses every resource of the type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InOrder {
+    /// Only resources after this `(created, id)` (a cursor's position).
+    pub(crate) after: Option<(String, String)>,
+    /// How many to skip first (`startIndex - 1`).
+    pub(crate) offset: usize,
+    /// How many to read at most (`None`: all); one more than the page with a cursor, to know
+    /// whether another page follows.
+    pub(crate) limit: Option<usize>,
+    /// Whether the page is a cursor page (it then gets a `next_cursor`).
+    cursor: bool,
+    count: Option<usize>,
+}
+
+impl InOrder {
+    /// The plan of `query`, if it has no filter and no `sortBy`. A cursor this server did not
+    /// issue is an error, as on the scanning path; a cursor of another sort order is left to
+    /// that path, which answers it the same way.
+    pub(crate) fn of(query: &Query) -> Result<Option<Self>, StoreError> {
+        if query.filter.is_some() || query.sort_by.is_some() {
+            return Ok(None);
+        }
+        let count = query.count;
+        let plan = match query.cursor.as_deref() {
+            None => Self {
+                after: None,
+                offset: query.start_index.max(1) - 1,
+                limit: count,
+                cursor: false,
+                count,
+            },
+            Some(token) => {
+                let after = if token.is_empty() {
+                    None
+                } else {
+                    match decode_cursor(token)? {
+                        (SortKey::Text(created), id) => Some((created, id)),
+                        _ => return Ok(None),
+                    }
+                };
+                Self {
+                    after,
+                    offset: 0,
+                    limit: count.map(|c| c.saturating_add(1)),
+                    cursor: true,
+                    count,
+                }
+            }
+        };
+        Ok(Some(plan))
+    }
+
+    /// The page, from the count of every resource of the type and the rows the backend read
+    /// in order.
+    pub(crate) fn page(&self, total: usize, mut rows: Vec<Stored>) -> Page {
+        if !self.cursor {
+            return Page {
+                total,
+                resources: rows,
+                next_cursor: None,
+            };
+        }
+        let count = self.count.unwrap_or(usize::MAX);
+        let more = rows.len() > count;
+        rows.truncate(count);
+        let next_cursor = (more && !rows.is_empty()).then(|| {
+            let last = rows.last().expect("not empty");
+            encode_cursor(&SortKey::Text(last.created.clone()), &last.id)
+        });
+        Page {
+            total,
+            resources: rows,
+            next_cursor,
+        }
+    }
+}
+
 /// A search in progress: candidates are offered one at a time, and only those that can still
 /// be on the requested page are kept, so a scan holds O(page) resources, not O(matches)
 /// (backends stream their rows into it).

@@ -77,10 +77,22 @@ pub(crate) fn login(error: Option<&str>) -> String {
 }
 
 /// A page with the navigation of a logged-in session; `tenant` adds the tenant's sections.
-pub(crate) fn layout(title: &str, tenant: Option<&str>, session: &Session, body: &str) -> String {
+/// `here` is the visited path's segments after `/console`: its section's link is marked as
+/// the current page for screen readers and styles.
+pub(crate) fn layout(
+    title: &str,
+    tenant: Option<&str>,
+    session: &Session,
+    here: &[String],
+    body: &str,
+) -> String {
+    let current = |is: bool| if is { " aria-current=\"page\"" } else { "" };
     let mut nav = String::new();
     if session.operator() {
-        nav.push_str("<a href=\"/console\">Tenants</a>");
+        nav.push_str(&format!(
+            "<a href=\"/console\"{}>Tenants</a>",
+            current(here.is_empty())
+        ));
     }
     if let Some(t) = tenant {
         let base = format!("/console/t/{}", seg(t));
@@ -92,7 +104,15 @@ pub(crate) fn layout(title: &str, tenant: Option<&str>, session: &Session, body:
             ("/events", "Events"),
             ("/health", "Health"),
         ] {
-            nav.push_str(&format!("<a href=\"{base}{path}\">{label}</a>"));
+            let section = path.trim_start_matches('/');
+            let is_here = here.len() >= 2
+                && here[0] == "t"
+                && here[1] == t
+                && here.get(2).map_or("", String::as_str) == section;
+            nav.push_str(&format!(
+                "<a href=\"{base}{path}\"{}>{label}</a>",
+                current(is_here)
+            ));
         }
         nav.push_str(&format!(
             "<span class=\"muted\">tenant <strong id=\"tenant-name\">{}</strong></span>",
@@ -100,7 +120,8 @@ pub(crate) fn layout(title: &str, tenant: Option<&str>, session: &Session, body:
         ));
     }
     format!(
-        "{}<body><header><a class=\"brand\" href=\"/console\">scimkit console</a>\
+        "{}<body><a class=\"skip\" href=\"#main\">Skip to content</a>\
+         <header><a class=\"brand\" href=\"/console\">scimkit console</a>\
          <nav aria-label=\"Sections\">{nav}</nav>\
          <form method=\"post\" action=\"/console/logout\">{}<button type=\"submit\" id=\"logout\">Log out</button></form>\
          </header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",

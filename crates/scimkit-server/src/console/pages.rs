@@ -605,8 +605,8 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-/// A group and its direct members, a page at a time: the member ids come from the member
-/// table (sorted), and only the page's members are read.
+/// A group and its direct members, a page at a time: only the page's member ids are read
+/// from the member table (sorted), and only the page's members.
 async fn group(scim: &Scim, tenant: &str, id: &str, visit: &Visit) -> Result<Answer> {
     let store = scim.store();
     let stored = store
@@ -619,8 +619,8 @@ async fn group(scim: &Scim, tenant: &str, id: &str, visit: &Visit) -> Result<Ans
         .and_then(|s| s.parse().ok())
         .filter(|s| *s >= 1)
         .unwrap_or(1);
-    let ids = store
-        .member_ids(tenant, id)
+    let (total, ids) = store
+        .member_page(tenant, id, start - 1, PAGE)
         .await
         .map_err(|e| store_error(&e))?;
     let mut body = String::new();
@@ -630,10 +630,10 @@ async fn group(scim: &Scim, tenant: &str, id: &str, visit: &Visit) -> Result<Ans
         esc(&stored.id),
         stored.version,
         esc(text(&stored, "externalId")),
-        ids.len()
+        total
     );
     body.push_str("<h2>Members</h2><table id=\"members\"><thead><tr><th scope=\"col\">Member</th><th scope=\"col\">Type</th><th scope=\"col\">id</th></tr></thead><tbody>");
-    for member in ids.iter().skip(start - 1).take(PAGE) {
+    for member in &ids {
         let (kind, name) = member_name(store.as_ref(), tenant, member).await?;
         let _ = write!(
             body,
@@ -650,7 +650,7 @@ async fn group(scim: &Scim, tenant: &str, id: &str, visit: &Visit) -> Result<Ans
         &format!("{}/groups/{}", tenant_url(tenant), seg(id)),
         None,
         start,
-        ids.len(),
+        total,
     ));
     let title = format!("Group {}", text(&stored, "displayName"));
     page(title, Some(tenant), body)

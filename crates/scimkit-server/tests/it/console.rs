@@ -938,5 +938,26 @@ async fn every_form_control_has_a_label() {
             1,
             "{path}: one heading names the page"
         );
+        assert!(
+            page.html.contains("<a class=\"skip\" href=\"#main\">"),
+            "{path}"
+        );
+        // The section's link, and only it, is the current page.
+        let section = path.split('/').nth(4).unwrap_or("");
+        let href = match path.as_str() {
+            "/console" => "/console".to_owned(),
+            _ if section.is_empty() => "/console/t/acme".to_owned(),
+            _ => format!("/console/t/acme/{section}"),
+        };
+        assert_eq!(
+            page.html.matches("aria-current=\"page\"").count(),
+            1,
+            "{path}"
+        );
+        assert!(
+            page.html
+                .contains(&format!("<a href=\"{href}\" aria-current=\"page\">")),
+            "{path}: {href}"
+        );
     }
 }

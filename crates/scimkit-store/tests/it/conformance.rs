@@ -860,7 +860,7 @@ fn postgres_migration_4_backfills_the_time_index() {
         let task = tokio::spawn(conn);
         client
             .batch_execute(&format!(
-                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile; ALTER TABLE tenant_settings DROP COLUMN role_rules; ALTER TABLE tenant_settings DROP COLUMN jit; DROP TABLE origins; DROP TABLE requests, request_seq;
+                "SET search_path = {0}; ALTER TABLE resources DROP COLUMN modified_ms; DROP TABLE tokens, tenants; ALTER TABLE tenant_settings DROP COLUMN profile; ALTER TABLE tenant_settings DROP COLUMN role_rules; ALTER TABLE tenant_settings DROP COLUMN jit; DROP TABLE origins; DROP TABLE requests, request_seq; DROP INDEX resources_in_order;
                  DELETE FROM scimkit_migrations WHERE version >= 4",
                 schema.name
             ))
@@ -2053,6 +2053,51 @@ fn request_log_prune_keeps_the_newest() {
             assert_eq!(
                 store.prune_requests("nobody", 0).await.unwrap(),
                 0,
+                "{name}"
+            );
+        }
+    });
+}
+
+#[test]
+fn member_pages_are_slices_of_the_sorted_members() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            let ids: Vec<String> = (0..23).map(|i| format!("u{:02}", (i * 7) % 23)).collect();
+            for id in &ids {
+                store
+                    .create("acme", "User", id, user(id), &at(0))
+                    .await
+                    .unwrap();
+            }
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            store
+                .create("acme", "Group", "big", group("Big", &refs), &at(1))
+                .await
+                .unwrap();
+            // Another tenant's group of the same id is not counted.
+            store
+                .create("other", "Group", "big", group("Big", &[]), &at(1))
+                .await
+                .unwrap();
+            let all = store.member_ids("acme", "big").await.unwrap();
+            let mut sorted = ids.clone();
+            sorted.sort();
+            assert_eq!(all, sorted, "{name}");
+            for (skip, count) in [(0, 5), (5, 5), (20, 5), (23, 5), (40, 5), (0, 0), (0, 100)] {
+                let (total, page) = store.member_page("acme", "big", skip, count).await.unwrap();
+                assert_eq!(total, 23, "{name}");
+                let expected: Vec<String> = all.iter().skip(skip).take(count).cloned().collect();
+                assert_eq!(page, expected, "{name}: skip {skip}, count {count}");
+            }
+            assert_eq!(
+                store.member_page("other", "big", 0, 10).await.unwrap(),
+                (0, Vec::new()),
+                "{name}"
+            );
+            assert_eq!(
+                store.member_page("acme", "missing", 0, 10).await.unwrap(),
+                (0, Vec::new()),
                 "{name}"
             );
         }

@@ -871,6 +871,8 @@ struct Search {
     sort: Option<(&'static str, SortOrder)>,
     start_index: usize,
     count: Option<usize>,
+    /// Walk every page with cursors (RFC 9865) instead of one `startIndex` page.
+    cursor: bool,
 }
 
 impl fmt::Debug for Search {
@@ -882,7 +884,11 @@ impl fmt::Debug for Search {
         if let Some((by, order)) = self.sort {
             write!(f, "sortBy={by}&sortOrder={order:?}&")?;
         }
-        write!(f, "startIndex={}", self.start_index)?;
+        if self.cursor {
+            write!(f, "cursor")?;
+        } else {
+            write!(f, "startIndex={}", self.start_index)?;
+        }
         if let Some(c) = self.count {
             write!(f, "&count={c}")?;
         }
@@ -938,13 +944,15 @@ fn search(invalid: u32) -> impl Strategy<Value = Search> {
         prop_oneof![3 => user, 1 => group],
         prop_oneof![2 => 0..2usize, 1 => 0..8usize],
         prop::option::weighted(0.6, 0..8usize),
+        prop::bool::weighted(0.25),
     )
-        .prop_map(|((rt, filter, sort), start_index, count)| Search {
+        .prop_map(|((rt, filter, sort), start_index, count, cursor)| Search {
             rt,
             filter,
             sort,
             start_index,
             count,
+            cursor,
         })
 }
 
@@ -974,27 +982,52 @@ fn show(r: &Result<Page, StoreError>) -> String {
                 .iter()
                 .map(|s| format!("{}@v{}", s.id, s.version))
                 .collect();
-            format!("Ok(total {}, {ids:?})", p.total)
+            format!("Ok(total {}, {ids:?}, next {:?})", p.total, p.next_cursor)
         }
         Err(e) => format!("Err({:?}: {e})", kind(e)),
     }
 }
 
-/// Runs `s` on both stores; `Err` describes a disagreement.
+/// Runs `s` on both stores; `Err` describes a disagreement. With `cursor`, every page is
+/// compared, and so is each page's next cursor, which the next page is read after.
 async fn compare(pair: &Pair, s: &Search) -> Result<(), String> {
-    let q = s.query();
-    let a = pair.memory.search(&pair.tenant, s.rt, &q).await;
-    let b = pair.other.search(&pair.tenant, s.rt, &q).await;
+    let mut q = s.query();
+    if !s.cursor {
+        return compare_page(pair, s, &q).await.map(|_| ());
+    }
+    q.cursor = Some(String::new());
+    // Every page holds at least one resource, so a walk ends after at most as many pages as
+    // there are resources (the directories are small).
+    for _ in 0..200 {
+        match compare_page(pair, s, &q).await? {
+            Some(next) => q.cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+    Err(format!("{s:?}: the cursor walk did not end"))
+}
+
+/// Runs one page of `s` on both stores: the next cursor they agree on, if any.
+async fn compare_page(pair: &Pair, s: &Search, q: &Query) -> Result<Option<String>, String> {
+    let a = pair.memory.search(&pair.tenant, s.rt, q).await;
+    let b = pair.other.search(&pair.tenant, s.rt, q).await;
     let same = match (&a, &b) {
-        (Ok(x), Ok(y)) => x.total == y.total && rows(x) == rows(y),
+        (Ok(x), Ok(y)) => {
+            x.total == y.total && rows(x) == rows(y) && x.next_cursor == y.next_cursor
+        }
         (Err(x), Err(y)) => kind(x) == kind(y),
         _ => false,
     };
     if same {
-        return Ok(());
+        return Ok(a.ok().and_then(|p| p.next_cursor));
     }
     let name = pair.name;
-    let mut msg = format!("{s:?}\n  memory: {}\n  {name}: {}", show(&a), show(&b));
+    let mut msg = format!(
+        "{s:?} (cursor {:?})\n  memory: {}\n  {name}: {}",
+        q.cursor,
+        show(&a),
+        show(&b)
+    );
     if let (Ok(x), Ok(y)) = (&a, &b) {
         let (x, y) = (rows(x), rows(y));
         if let Some((rx, ry)) = x.iter().zip(&y).find(|(rx, ry)| rx != ry) {
@@ -1081,6 +1114,7 @@ async fn disagreements(pair: &Pair, cases: &[(&'static str, &str)]) -> Vec<Strin
             sort: None,
             start_index: 1,
             count: None,
+            cursor: false,
         };
         if let Err(msg) = compare(pair, &s).await {
             out.push(msg);
