@@ -107,7 +107,7 @@ pub use attribute::{AttributeDef, AttributeType, Mutability, Returned, Uniquenes
 pub use error::SchemaError;
 pub use messages::{ScimError, ScimType};
 pub use normalize::{
-    Mode, NormalizeOptions, UnknownAttributes, UnknownSchemas, get_ignore_case,
+    Mode, NormalizeOptions, Tolerances, UnknownAttributes, UnknownSchemas, get_ignore_case,
     normalize_date_time, normalize_value, parse_date_time,
 };
 pub use path::AttrPath;

@@ -83,6 +83,63 @@ impl NormalizeOptions {
     }
 }
 
+/// Which tolerances of [`NormalizeOptions`] a body needed: the lenient readings that
+/// applied, so that a server can show which IdP deviations it absorbed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Tolerances(u8);
+
+impl Tolerances {
+    /// A string for a boolean or number, or a number or boolean for a string
+    /// ([`NormalizeOptions::coerce_strings`]).
+    pub const STRING_VALUES: Self = Self(1);
+    /// A single value for a list, a one-element list for a single value, a bare value for a
+    /// complex attribute, or one URN string for `schemas`
+    /// ([`NormalizeOptions::coerce_shapes`]).
+    pub const VALUE_SHAPES: Self = Self(2);
+    /// `schemas` missing, or missing the core URN or an extension whose object is present
+    /// ([`NormalizeOptions::infer_schemas`]).
+    pub const INFERRED_SCHEMAS: Self = Self(4);
+    /// An attribute no schema defines was dropped ([`UnknownAttributes::Ignore`]).
+    pub const UNKNOWN_ATTRIBUTES: Self = Self(8);
+    /// A URN no schema of the resource type has was dropped ([`UnknownSchemas::Ignore`]).
+    pub const UNKNOWN_SCHEMAS: Self = Self(16);
+
+    const NAMES: [(Self, &'static str); 5] = [
+        (Self::STRING_VALUES, "string-values"),
+        (Self::VALUE_SHAPES, "value-shapes"),
+        (Self::INFERRED_SCHEMAS, "inferred-schemas"),
+        (Self::UNKNOWN_ATTRIBUTES, "ignore-unknown"),
+        (Self::UNKNOWN_SCHEMAS, "ignore-unknown-schemas"),
+    ];
+
+    /// Whether no tolerance applied.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether every tolerance of `other` applied.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The names of the tolerances that applied, in a fixed order (`string-values`,
+    /// `value-shapes`, `inferred-schemas`, `ignore-unknown`, `ignore-unknown-schemas`).
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(move |(t, _)| self.contains(*t))
+            .map(|(_, name)| name)
+    }
+}
+
+impl std::ops::BitOr for Tolerances {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
 /// Whether a body creates a resource or replaces an existing one.
 #[derive(Debug, Clone, Copy)]
 pub enum Mode<'a> {
@@ -107,6 +164,18 @@ impl Registry {
         mode: Mode<'_>,
         options: &NormalizeOptions,
     ) -> Result<(String, Map<String, Value>), SchemaError> {
+        self.normalize_reporting(resource_type, body, mode, options)
+            .map(|(name, resource, _)| (name, resource))
+    }
+
+    /// [`Registry::normalize`], and which tolerances the body needed.
+    pub fn normalize_reporting(
+        &self,
+        resource_type: Option<&str>,
+        body: Value,
+        mode: Mode<'_>,
+        options: &NormalizeOptions,
+    ) -> Result<(String, Map<String, Value>, Tolerances), SchemaError> {
         let name = match resource_type {
             Some(name) => self
                 .resource_type(name)
@@ -123,7 +192,8 @@ impl Registry {
             schema: name.clone(),
             detail: "the resource type references a schema that is not defined".into(),
         })?;
-        Ok((name, bound.normalize(body, mode, options)?))
+        let (resource, tolerances) = bound.normalize_reporting(body, mode, options)?;
+        Ok((name, resource, tolerances))
     }
 
     fn type_names(&self) -> String {
@@ -262,6 +332,8 @@ struct Normalizer<'o> {
     options: &'o NormalizeOptions,
     /// Whether this is a replace, which carries omitted immutable values over.
     replacing: bool,
+    /// The tolerances that applied so far.
+    applied: std::cell::Cell<Tolerances>,
 }
 
 impl<'r> Bound<'r> {
@@ -282,6 +354,17 @@ impl<'r> Bound<'r> {
         mode: Mode<'_>,
         options: &NormalizeOptions,
     ) -> Result<Map<String, Value>, SchemaError> {
+        self.normalize_reporting(body, mode, options)
+            .map(|(resource, _)| resource)
+    }
+
+    /// [`Bound::normalize`], and which tolerances the body needed.
+    pub fn normalize_reporting(
+        &self,
+        body: Value,
+        mode: Mode<'_>,
+        options: &NormalizeOptions,
+    ) -> Result<(Map<String, Value>, Tolerances), SchemaError> {
         let Value::Object(body) = body else {
             return Err(SchemaError::InvalidSyntax {
                 detail: format!(
@@ -293,6 +376,7 @@ impl<'r> Bound<'r> {
         let n = Normalizer {
             options,
             replacing: matches!(mode, Mode::Replace { .. }),
+            applied: std::cell::Cell::new(Tolerances::default()),
         };
         let root = Loc::Root;
         let mut schemas: Option<Value> = None;
@@ -429,13 +513,16 @@ impl<'r> Bound<'r> {
                 out.insert(schema.id.clone(), Value::Object(obj));
             }
         }
-        Ok(out)
+        Ok((out, n.applied.get()))
     }
 
     /// Applies the unknown-schema policy to `urn`: Ok to drop it, or the error.
     fn unknown_schema(&self, n: &Normalizer<'_>, urn: &str) -> Result<(), SchemaError> {
         match n.options.unknown_schemas {
-            UnknownSchemas::Ignore => Ok(()),
+            UnknownSchemas::Ignore => {
+                n.applied(Tolerances::UNKNOWN_SCHEMAS);
+                Ok(())
+            }
             UnknownSchemas::Reject => Err(SchemaError::UnknownSchema {
                 urn: urn.to_owned(),
                 resource_type: self.resource_type.name.clone(),
@@ -474,19 +561,26 @@ impl<'r> Bound<'r> {
         let mut core_listed = false;
         let mut listed = vec![false; self.extensions.len()];
         match schemas {
-            None | Some(Value::Null) if infer => core_listed = true,
+            None | Some(Value::Null) if infer => {
+                n.applied(Tolerances::INFERRED_SCHEMAS);
+                core_listed = true;
+            }
             None | Some(Value::Null) => {
                 return Err(SchemaError::SchemasMismatch {
                     detail: format!("`schemas` is required; expected [\"{}\"]", self.core.id),
                 });
             }
             Some(Value::String(one)) if n.options.coerce_shapes => {
+                n.applied(Tolerances::VALUE_SHAPES);
                 self.list_schemas(n, [Value::String(one)], &mut core_listed, &mut listed)?;
             }
             Some(Value::Array(items)) => {
                 self.list_schemas(n, items, &mut core_listed, &mut listed)?;
             }
             Some(other) => return Err(schemas_not_a_list(&other)),
+        }
+        if !core_listed && infer {
+            n.applied(Tolerances::INFERRED_SCHEMAS);
         }
         if !core_listed && !infer {
             return Err(SchemaError::SchemasMismatch {
@@ -505,6 +599,9 @@ impl<'r> Bound<'r> {
                         schema.id
                     ),
                 });
+            }
+            if ext_present[i] && !listed[i] {
+                n.applied(Tolerances::INFERRED_SCHEMAS);
             }
             if listed[i] || ext_present[i] {
                 out.push(schema.id.as_str());
@@ -647,6 +744,7 @@ pub fn normalize_value(
     let n = Normalizer {
         options,
         replacing: false,
+        applied: std::cell::Cell::new(Tolerances::default()),
     };
     n.value(def, value, &Loc::Path(path))
 }
@@ -668,9 +766,18 @@ fn looks_like_schema_urn(key: &str) -> bool {
 }
 
 impl Normalizer<'_> {
+    /// Notes that `tolerance` applied.
+    fn applied(&self, tolerance: Tolerances) {
+        self.applied.set(self.applied.get() | tolerance);
+    }
+
     fn unknown(&self, path: &str, schema: &str, value: Value) -> Result<(), SchemaError> {
         // An unknown attribute that is null carries no data: nothing to reject.
-        if value.is_null() || self.options.unknown_attributes == UnknownAttributes::Ignore {
+        if value.is_null() {
+            return Ok(());
+        }
+        if self.options.unknown_attributes == UnknownAttributes::Ignore {
+            self.applied(Tolerances::UNKNOWN_ATTRIBUTES);
             return Ok(());
         }
         Err(SchemaError::UnknownAttribute {
@@ -692,6 +799,7 @@ impl Normalizer<'_> {
         if !def.multi_valued {
             let value = match value {
                 Value::Array(mut items) if self.options.coerce_shapes && items.len() <= 1 => {
+                    self.applied(Tolerances::VALUE_SHAPES);
                     match items.pop() {
                         Some(v) => v,
                         None => return Ok(None),
@@ -703,7 +811,10 @@ impl Normalizer<'_> {
         }
         let items = match value {
             Value::Array(items) => items,
-            single if self.options.coerce_shapes => vec![single],
+            single if self.options.coerce_shapes => {
+                self.applied(Tolerances::VALUE_SHAPES);
+                vec![single]
+            }
             other => {
                 return Err(SchemaError::WrongType {
                     path: loc.to_string(),
@@ -752,6 +863,7 @@ impl Normalizer<'_> {
             {
                 match def.sub_attribute("value") {
                     Some(_) => {
+                        self.applied(Tolerances::VALUE_SHAPES);
                         let mut map = Map::new();
                         map.insert("value".into(), v);
                         return self.complex(def, map, loc);
@@ -760,10 +872,17 @@ impl Normalizer<'_> {
                 }
             }
             (AttributeType::String | AttributeType::Reference, v @ Value::String(_)) => v,
-            (AttributeType::String, Value::Number(n)) if coerce => Value::String(n.to_string()),
-            (AttributeType::String, Value::Bool(b)) if coerce => Value::String(b.to_string()),
+            (AttributeType::String, Value::Number(n)) if coerce => {
+                self.applied(Tolerances::STRING_VALUES);
+                Value::String(n.to_string())
+            }
+            (AttributeType::String, Value::Bool(b)) if coerce => {
+                self.applied(Tolerances::STRING_VALUES);
+                Value::String(b.to_string())
+            }
             (AttributeType::Boolean, v @ Value::Bool(_)) => v,
             (AttributeType::Boolean, Value::String(s)) if coerce => {
+                self.applied(Tolerances::STRING_VALUES);
                 let t = s.trim();
                 if t.eq_ignore_ascii_case("true") {
                     Value::Bool(true)
@@ -776,12 +895,16 @@ impl Normalizer<'_> {
             (AttributeType::Integer, Value::Number(n)) => {
                 integer(&n).ok_or_else(|| wrong(&Value::Number(n)))?
             }
-            (AttributeType::Integer, Value::String(s)) if coerce => match s.trim().parse::<i64>() {
-                Ok(i) => Value::from(i),
-                Err(_) => return Err(wrong(&Value::String(s))),
-            },
+            (AttributeType::Integer, Value::String(s)) if coerce => {
+                self.applied(Tolerances::STRING_VALUES);
+                match s.trim().parse::<i64>() {
+                    Ok(i) => Value::from(i),
+                    Err(_) => return Err(wrong(&Value::String(s))),
+                }
+            }
             (AttributeType::Decimal, v @ Value::Number(_)) => v,
             (AttributeType::Decimal, Value::String(s)) if coerce => {
+                self.applied(Tolerances::STRING_VALUES);
                 match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
                     Some(n) => Value::Number(n),
                     None => return Err(wrong(&Value::String(s))),
@@ -908,6 +1031,68 @@ fn is_base64(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    /// The names of the tolerances `body` needs as a User under lenient options.
+    fn needed(body: Value) -> Vec<&'static str> {
+        let registry = Registry::new();
+        let (_, _, t) = registry
+            .normalize_reporting(
+                Some("User"),
+                body,
+                Mode::Create,
+                &NormalizeOptions::lenient(),
+            )
+            .expect("lenient options accept the body");
+        t.names().collect()
+    }
+
+    #[test]
+    fn each_tolerance_is_reported_by_name() {
+        use serde_json::json;
+        let base = || json!({"schemas": [USER], "userName": "bjensen"});
+        assert!(needed(base()).is_empty());
+        let with = |k: &str, v: Value| {
+            let mut b = base();
+            b[k] = v;
+            b
+        };
+        assert_eq!(needed(with("active", json!("True"))), ["string-values"]);
+        assert_eq!(needed(with("displayName", json!(42))), ["string-values"]);
+        assert_eq!(needed(with("displayName", json!(false))), ["string-values"]);
+        assert_eq!(
+            needed(with("emails", json!({"value": "b@example.com"}))),
+            ["value-shapes"]
+        );
+        assert_eq!(
+            needed(with("displayName", json!(["Babs"]))),
+            ["value-shapes"]
+        );
+        assert_eq!(needed(with("schemas", json!(USER))), ["value-shapes"]);
+        assert_eq!(needed(json!({"userName": "bjensen"})), ["inferred-schemas"]);
+        assert_eq!(
+            needed(with("schemas", json!(["urn:example:other"]))),
+            ["inferred-schemas", "ignore-unknown-schemas"]
+        );
+        let mut manager = base();
+        manager[ENTERPRISE] = json!({"manager": "26118915-6090-4610-87e4-49d8ca9f808d"});
+        assert_eq!(needed(manager), ["value-shapes", "inferred-schemas"]);
+        assert_eq!(
+            needed(with("favouriteColour", json!("green"))),
+            ["ignore-unknown"]
+        );
+        assert!(needed(with("favouriteColour", Value::Null)).is_empty());
+        assert_eq!(
+            needed(with("urn:example:idp:1.0:Thing", json!({"a": 1}))),
+            ["ignore-unknown-schemas"]
+        );
+        let mut many = with("active", json!("false"));
+        many["nickName"] = json!(7);
+        many["emails"] = json!({"value": "b@example.com"});
+        assert_eq!(needed(many), ["string-values", "value-shapes"]);
+    }
 
     #[test]
     fn date_times_normalize_to_utc() {

@@ -45,10 +45,13 @@ tokio::task_local! {
 /// Notes that `names` fired while serving the current request (no-op outside a logged one).
 pub(crate) fn fired(names: impl IntoIterator<Item = String>) {
     let _ = FIRED.try_with(|fired| {
-        fired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(names);
+        let mut fired = fired.lock().unwrap_or_else(PoisonError::into_inner);
+        // A retried write normalizes again: each name once, in the order it first fired.
+        for name in names {
+            if !fired.contains(&name) {
+                fired.push(name);
+            }
+        }
     });
 }
 

@@ -656,6 +656,29 @@ async fn adopt_jit_user(
     Ok(None)
 }
 
+/// Normalizes a create or replace body with the tenant's tolerances, and notes in the log
+/// which of them the body needed.
+fn normalize(
+    scim: &Scim,
+    call: &Call,
+    rt: &ResourceType,
+    body: Value,
+    mode: Mode<'_>,
+) -> Result<Map<String, Value>, Failure> {
+    let (_, resource, tolerances) = scim.inner.registry.normalize_reporting(
+        Some(&rt.name),
+        body,
+        mode,
+        &call.tolerance.normalize,
+    )?;
+    if !tolerances.is_empty() {
+        let fired: Vec<&str> = tolerances.names().collect();
+        tracing::info!(profile = call.tolerance.patch.name(), normalizers = ?fired, "body read with IdP tolerances");
+        crate::requestlog::fired(fired.iter().map(|n| (*n).to_owned()));
+    }
+    Ok(resource)
+}
+
 pub(crate) async fn create(
     scim: &Scim,
     call: &Call,
@@ -663,12 +686,7 @@ pub(crate) async fn create(
     body: Value,
 ) -> Result<Stored, Failure> {
     refuse_if_jit_only(scim, call, rt).await?;
-    let (_, mut resource) = scim.inner.registry.normalize(
-        Some(&rt.name),
-        body,
-        Mode::Create,
-        &call.tolerance.normalize,
-    )?;
+    let mut resource = normalize(scim, call, rt, body, Mode::Create)?;
     strip(rt, &mut resource);
     type_body_members(scim, call, rt, &mut resource).await?;
     check_group_name(scim, call, rt, &resource, None).await?;
@@ -814,14 +832,10 @@ pub(crate) async fn replace(
             .await?
             .ok_or_else(|| not_found(rt, id))?;
         condition.check(&current)?;
-        let (_, mut resource) = scim.inner.registry.normalize(
-            Some(&rt.name),
-            body.clone(),
-            Mode::Replace {
-                existing: &current.body,
-            },
-            &call.tolerance.normalize,
-        )?;
+        let mode = Mode::Replace {
+            existing: &current.body,
+        };
+        let mut resource = normalize(scim, call, rt, body.clone(), mode)?;
         strip(rt, &mut resource);
         type_body_members(scim, call, rt, &mut resource).await?;
         check_group_name(scim, call, rt, &resource, Some(id)).await?;

@@ -127,6 +127,27 @@ proptest! {
         }
     }
 
+    /// The tolerance report names exactly the readings strict options refuse: a body strict
+    /// options accept needs none under lenient ones, and one they refuse needs some (or is
+    /// refused under lenient options too). Strict options never report one.
+    #[test]
+    fn tolerances_are_reported_exactly_when_needed(body in user_body()) {
+        let registry = Registry::new();
+        let strict = registry.normalize_reporting(Some("User"), body.clone(), Mode::Create, &NormalizeOptions::strict());
+        let lenient = registry.normalize_reporting(Some("User"), body, Mode::Create, &NormalizeOptions::lenient());
+        if let Ok((_, _, t)) = &strict {
+            prop_assert!(t.is_empty(), "strict reported {:?}", t.names().collect::<Vec<_>>());
+        }
+        match (&strict, &lenient) {
+            (Ok((_, a, _)), Ok((_, b, t))) => {
+                prop_assert_eq!(a, b);
+                prop_assert!(t.is_empty(), "{:?}", t.names().collect::<Vec<_>>());
+            }
+            (Err(_), Ok((_, _, t))) => prop_assert!(!t.is_empty(), "lenient accepted what strict refused, and reported no tolerance"),
+            _ => {}
+        }
+    }
+
     #[test]
     fn normalize_never_panics_and_errors_are_client_errors(body in any_json(), options in options()) {
         let registry = Registry::new();

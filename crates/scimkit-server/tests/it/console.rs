@@ -961,3 +961,86 @@ async fn every_form_control_has_a_label() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_log_names_the_tolerances_a_create_or_replace_body_needed() {
+    let server = Server::new().await;
+    // OneLogin's `emails` as an object, Entra ID's string boolean.
+    let created = server
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "ann", "active": "True",
+                   "emails": {"value": "ann@example.com"}}),
+        )
+        .await;
+    created.expect(201);
+    let created = created.body;
+    // A replace without `schemas`, with an attribute no schema defines.
+    server
+        .put(
+            &format!("/Users/{}", id(&created)),
+            json!({"userName": "ann", "favouriteColour": "green"}),
+        )
+        .await
+        .expect(200);
+    // A body that needs nothing.
+    server
+        .post("/Users", json!({"schemas": [USER], "userName": "bob"}))
+        .await
+        .expect(201);
+    let browser = operator(&server).await;
+    let log = browser.get("/console/t/acme/log").await;
+    let rows: Vec<&str> = log.html.split("<tr><td>").skip(1).collect();
+    assert_eq!(rows.len(), 3, "{}", log.html);
+    assert!(
+        rows[0].contains("<td></td>"),
+        "bob needed nothing: {}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains("inferred-schemas, ignore-unknown"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].contains("string-values, value-shapes"),
+        "{}",
+        rows[2]
+    );
+    let seq = |row: &str| {
+        let at = row.find("/console/t/acme/log/").unwrap() + "/console/t/acme/log/".len();
+        row[at..at + row[at..].find('"').unwrap()].to_owned()
+    };
+    let detail = browser
+        .get(&format!("/console/t/acme/log/{}", seq(rows[2])))
+        .await;
+    detail.expect(200);
+    assert!(
+        detail
+            .html
+            .contains("read this request with: string-values, value-shapes"),
+        "{}",
+        detail.html
+    );
+
+    // Under the strict profile nothing is tolerated, so nothing is named: the same body is
+    // refused.
+    server
+        .scim
+        .set_profile("acme", Some("strict"))
+        .await
+        .unwrap();
+    server
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "cy", "active": "True"}),
+        )
+        .await
+        .expect(400);
+    let log = browser.get("/console/t/acme/log").await;
+    let newest = log.html.split("<tr><td>").nth(1).unwrap();
+    assert!(
+        newest.contains(">400<") && newest.contains("<td></td>"),
+        "{newest}"
+    );
+}
