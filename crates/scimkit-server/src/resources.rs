@@ -1218,9 +1218,22 @@ impl ListParams {
                 // Unquoted values (Entra ID's documented `externalId eq jyoung`) are read as
                 // strings unless the tenant reads requests strictly.
                 let strict = call.tolerance.patch.name() == "strict";
-                let parser = scimkit_filter::Parser::new().bare_strings(!strict);
+                let quoted = scimkit_filter::Parser::new().parse_filter(f);
+                let filter = match quoted {
+                    Ok(filter) => filter,
+                    // The same parse with unquoted values allowed: when only it succeeds,
+                    // the unquoted values are what it needed, and the log says so.
+                    Err(_) if !strict => {
+                        let filter = scimkit_filter::Parser::new()
+                            .bare_strings(true)
+                            .parse_filter(f)?;
+                        crate::requestlog::fired(["bare-strings".to_owned()]);
+                        filter
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let mut q = Query::all();
-                q.filter = Some(parser.parse_filter(f)?);
+                q.filter = Some(filter);
                 q
             }
             _ => Query::all(),

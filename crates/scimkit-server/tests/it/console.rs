@@ -988,10 +988,22 @@ async fn the_log_names_the_tolerances_a_create_or_replace_body_needed() {
         .post("/Users", json!({"schemas": [USER], "userName": "bob"}))
         .await
         .expect(201);
+    // Entra ID's unquoted filter value, then the same filter quoted.
+    server
+        .get("/Users?filter=userName%20eq%20bob")
+        .await
+        .expect(200);
+    server
+        .get("/Users?filter=userName%20eq%20%22bob%22")
+        .await
+        .expect(200);
     let browser = operator(&server).await;
     let log = browser.get("/console/t/acme/log").await;
-    let rows: Vec<&str> = log.html.split("<tr><td>").skip(1).collect();
-    assert_eq!(rows.len(), 3, "{}", log.html);
+    let all: Vec<&str> = log.html.split("<tr><td>").skip(1).collect();
+    assert_eq!(all.len(), 5, "{}", log.html);
+    assert!(all[0].contains("<td></td>"), "quoted: {}", all[0]);
+    assert!(all[1].contains("<td>bare-strings</td>"), "{}", all[1]);
+    let rows = &all[2..];
     assert!(
         rows[0].contains("<td></td>"),
         "bob needed nothing: {}",
