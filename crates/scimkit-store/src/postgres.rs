@@ -422,15 +422,28 @@ fn write_error(
     pg(e)
 }
 
+/// A read-only transaction that sees one snapshot, for a read of several statements (a count
+/// and a page) that must agree.
+async fn snapshot(client: &mut deadpool_postgres::Object) -> Result<Tx<'_>, StoreError> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg)
+}
+
 /// A page of an unfiltered list in the default order, and its total, from the
 /// `resources_in_order` index.
 async fn search_in_order(
-    client: &tokio_postgres::Client,
+    client: &mut deadpool_postgres::Object,
     tenant: &str,
     rt: &str,
     plan: &query::InOrder,
 ) -> Result<Page, StoreError> {
-    let total: i64 = client
+    let tx = snapshot(client).await?;
+    let total: i64 = tx
         .query_one(
             "SELECT count(*) FROM resources WHERE tenant = $1 AND type = $2",
             &[&tenant, &rt],
@@ -443,8 +456,7 @@ async fn search_in_order(
     let rows = match &plan.after {
         // After a cursor, the rows after its position: a range of the index.
         Some((created, id)) => {
-            client
-                .query(
+            tx.query(
                     r#"SELECT id, version, created, modified, body FROM resources
                        WHERE tenant = $1 AND type = $2
                          AND (created COLLATE "C", id COLLATE "C") > ($3::text COLLATE "C", $4::text COLLATE "C")
@@ -454,8 +466,7 @@ async fn search_in_order(
                 .await
         }
         None => {
-            client
-                .query(
+            tx.query(
                     r#"SELECT id, version, created, modified, body FROM resources
                        WHERE tenant = $1 AND type = $2
                        ORDER BY created COLLATE "C", id COLLATE "C" LIMIT $3 OFFSET $4"#,
@@ -465,6 +476,7 @@ async fn search_in_order(
         }
     }
     .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
     let page = rows
         .iter()
         .map(|row| stored(rt, row))
@@ -1078,9 +1090,9 @@ impl Store for PgStore {
             .registry
             .bind(rt)
             .ok_or_else(|| StoreError::Filter(format!("unknown resource type {rt}")))?;
-        let client = self.pool.get().await.map_err(pg)?;
+        let mut client = self.pool.get().await.map_err(pg)?;
         if let Some(plan) = query::InOrder::of(q)? {
-            return search_in_order(&client, tenant, rt, &plan).await;
+            return search_in_order(&mut client, tenant, rt, &plan).await;
         }
         let base = "SELECT id, version, created, modified, body FROM resources WHERE tenant = $1 AND type = $2";
         // The indexed part of the filter narrows the rows in SQL; the filter is then
@@ -1146,14 +1158,7 @@ impl Store for PgStore {
         let limit = i64::try_from(count).unwrap_or(i64::MAX);
         let offset = i64::try_from(skip).unwrap_or(i64::MAX);
         let mut client = self.pool.get().await.map_err(pg)?;
-        // One snapshot for the count and the page.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(pg)?;
+        let tx = snapshot(&mut client).await?;
         let total: i64 = tx
             .query_one(
                 "SELECT count(*) FROM members WHERE tenant = $1 AND group_id = $2",

@@ -542,38 +542,28 @@ fn search_in_order(
         .prepare_cached("SELECT count(*) FROM resources WHERE tenant = ?1 AND type = ?2")
         .and_then(|mut s| s.query_row(params![tenant, rt], |r| r.get(0)))
         .map_err(StoreError::backend)?;
-    let (after_created, after_id) = plan
-        .after
-        .as_ref()
-        .map_or((None, None), |(c, i)| (Some(c.as_str()), Some(i.as_str())));
     let limit = plan
         .limit
         .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let offset = i64::try_from(plan.offset).unwrap_or(i64::MAX);
-    // After a cursor, the rows after its position: a range of the index.
-    let sql = if plan.after.is_some() {
-        "SELECT id, version, created, modified, body FROM resources INDEXED BY resources_in_order
-         WHERE tenant = ?1 AND type = ?2 AND (created, id) > (?3, ?4)
-         ORDER BY created, id LIMIT ?5 OFFSET ?6"
-    } else {
-        "SELECT id, version, created, modified, body FROM resources INDEXED BY resources_in_order
-         WHERE tenant = ?1 AND type = ?2 AND ?3 IS NULL AND ?4 IS NULL
-         ORDER BY created, id LIMIT ?5 OFFSET ?6"
+    let (sql, args): (&str, Vec<&dyn rusqlite::ToSql>) = match &plan.after {
+        // After a cursor, the rows after its position: a range of the index.
+        Some((created, id)) => (
+            "SELECT id, version, created, modified, body FROM resources INDEXED BY resources_in_order
+             WHERE tenant = ?1 AND type = ?2 AND (created, id) > (?3, ?4)
+             ORDER BY created, id LIMIT ?5 OFFSET ?6",
+            vec![&tenant, &rt, created, id, &limit, &offset],
+        ),
+        None => (
+            "SELECT id, version, created, modified, body FROM resources INDEXED BY resources_in_order
+             WHERE tenant = ?1 AND type = ?2
+             ORDER BY created, id LIMIT ?3 OFFSET ?4",
+            vec![&tenant, &rt, &limit, &offset],
+        ),
     };
     let mut stmt = c.prepare_cached(sql).map_err(StoreError::backend)?;
     let rows = stmt
-        .query_map(
-            params![tenant, rt, after_created, after_id, limit, offset],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
+        .query_map(args.as_slice(), resource_row)
         .map_err(StoreError::backend)?;
     let mut page = Vec::new();
     for row in rows {
@@ -581,6 +571,11 @@ fn search_in_order(
         page.push(row_to_stored(rt, id, v, created, modified, &body)?);
     }
     Ok(plan.page(usize::try_from(total).unwrap_or(0), page))
+}
+
+/// The columns `id, version, created, modified, body` of a resource row.
+fn resource_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 fn row_to_stored(
@@ -1151,16 +1146,13 @@ impl Store for SqliteStore {
             let clause = pre.as_ref().map_or(String::new(), |p| format!(" AND {}", p.sql));
             let sql = format!("SELECT id, version, created, modified, body FROM resources WHERE tenant = ?1 AND type = ?2{clause}");
             let mut stmt = c.prepare_cached(&sql).map_err(StoreError::backend)?;
-            let map = |r: &rusqlite::Row<'_>| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
-            };
             // Rows stream through the selection: a scan holds one page, not every match.
             let mut selection = query::Selection::new(&q, &bound)?;
             let args = [tenant.as_str(), rt.as_str()]
                 .into_iter()
                 .chain(pre.iter().flat_map(|p| p.args.iter().map(String::as_str)));
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(args), map)
+                .query_map(rusqlite::params_from_iter(args), resource_row)
                 .map_err(StoreError::backend)?;
             let with_members = q.filter.as_ref().is_some_and(query::reads_members);
             for row in rows {
