@@ -507,21 +507,30 @@ fn pager(base: &str, filter: Option<&str>, start: usize, total: usize) -> String
         .map(|f| format!("filter={}&amp;", query_value(f)))
         .unwrap_or_default();
     let mut out = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
-    if start > 1 {
+    // A start past the end (typed in, or left from before a deletion) leads back to the last
+    // page rather than to one more empty page before it.
+    let last_page = total.saturating_sub(1) / PAGE * PAGE + 1;
+    let previous = if start > total {
+        last_page
+    } else {
+        start.saturating_sub(PAGE).max(1)
+    };
+    if start > 1 && total > 0 {
         let _ = write!(
             out,
-            "<a href=\"{base}?{filter}start={}\" rel=\"prev\">Previous {PAGE}</a>",
-            start.saturating_sub(PAGE).max(1)
+            "<a href=\"{base}?{filter}start={previous}\" rel=\"prev\">Previous {PAGE}</a>"
         );
     }
-    let shown_to = (start + PAGE - 1).min(total);
-    if total > 0 {
+    if start <= total {
+        let shown_to = start.saturating_add(PAGE - 1).min(total);
         let _ = write!(
             out,
             "<span class=\"muted\">{start}–{shown_to} of {total}</span>"
         );
+    } else if total > 0 {
+        let _ = write!(out, "<span class=\"muted\">past the last of {total}</span>");
     }
-    if start + PAGE <= total {
+    if start.saturating_add(PAGE) <= total {
         let _ = write!(
             out,
             "<a href=\"{base}?{filter}start={}\" rel=\"next\">Next {PAGE}</a>",

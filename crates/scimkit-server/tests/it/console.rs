@@ -1056,3 +1056,80 @@ async fn the_log_names_the_tolerances_a_create_or_replace_body_needed() {
         "{newest}"
     );
 }
+
+#[tokio::test]
+async fn hostile_query_parameters_get_a_page_or_a_clear_refusal() {
+    let server = Server::new().await;
+    let user = server.create_user("ann").await;
+    let group = server.create_group("Staff", &[&id(&user)]).await;
+    let browser = operator(&server).await;
+    let values = [
+        "",
+        "0",
+        "-1",
+        "1.5",
+        "18446744073709551615",
+        "99999999999999999999999",
+        "%00",
+        "%FF%FE",
+        "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "userName%20eq",
+        "((((((((((((((((((((",
+        "2026-13-45T99:99",
+        "a%22%20or%20%221%22%3D%221",
+    ];
+    let pages = [
+        ("/console/t/acme/users", &["filter", "start"][..]),
+        ("/console/t/acme/groups", &["filter", "start"][..]),
+        (
+            &*format!("/console/t/acme/groups/{}", id(&group)),
+            &["start"][..],
+        ),
+        (
+            "/console/t/acme/log",
+            &["errors", "resource", "since", "until", "before"][..],
+        ),
+        ("/console/t/acme/health", &["drift"][..]),
+    ];
+    for (path, params) in pages {
+        for param in params {
+            for value in values {
+                let url = format!("{path}?{param}={value}");
+                let page = browser.get(&url).await;
+                assert!(
+                    page.status == 200 || page.status == 400,
+                    "{url}: {} {}",
+                    page.status,
+                    page.html
+                );
+                assert!(!page.html.contains("<script>"), "{url}: markup got through");
+            }
+        }
+    }
+    // A start past the end leads back to the last page.
+    let past = browser.get("/console/t/acme/users?start=500").await;
+    past.expect(200);
+    assert!(past.html.contains("past the last of 1"), "{}", past.html);
+    assert!(
+        past.html.contains("start=1\" rel=\"prev\""),
+        "{}",
+        past.html
+    );
+    // Segments that are not ids.
+    for path in [
+        "/console/t/acme/log/abc",
+        "/console/t/acme/log/-1",
+        "/console/t/acme/log/99999999999999999999999",
+        "/console/t/acme/users/%00",
+        "/console/t/%3Cb%3E/users",
+    ] {
+        let page = browser.get(path).await;
+        assert!(
+            matches!(page.status, 400 | 403 | 404),
+            "{path}: {} {}",
+            page.status,
+            page.html
+        );
+        assert!(!page.html.contains("<b>"), "{path}");
+    }
+}

@@ -639,3 +639,34 @@ async fn cursor_paging_follows_sort_by() {
     }
     assert_eq!(seen, ["u05", "u04", "u03", "u02", "u01"]);
 }
+
+#[tokio::test]
+async fn extreme_paging_numbers_answer_a_page_or_a_clear_error() {
+    let server = Server::new().await;
+    for name in ["ann", "bob", "cy"] {
+        server.create_user(name).await;
+    }
+    for (start, count) in [
+        ("9223372036854775807", "9223372036854775807"),
+        ("-9223372036854775808", "-9223372036854775808"),
+        ("1", "9223372036854775807"),
+        ("9223372036854775807", "1"),
+        ("0", "0"),
+    ] {
+        for extra in ["", "&filter=userName%20pr", "&sortBy=userName"] {
+            let path = format!("/Users?startIndex={start}&count={count}{extra}");
+            let reply = server.get(&path).await;
+            reply.expect(200);
+            assert_eq!(reply.body["totalResults"], 3, "{path}");
+        }
+    }
+    for bad in ["99999999999999999999", "1e3", "one"] {
+        let reply = server.get(&format!("/Users?startIndex={bad}")).await;
+        reply.expect(400);
+        assert_eq!(reply.body["scimType"], "invalidValue");
+    }
+    // Cursor pages with the largest count.
+    let reply = server.get("/Users?cursor=&count=9223372036854775807").await;
+    reply.expect(200);
+    assert_eq!(reply.body["Resources"].as_array().map(Vec::len), Some(3));
+}

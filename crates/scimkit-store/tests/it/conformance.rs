@@ -2103,3 +2103,63 @@ fn member_pages_are_slices_of_the_sorted_members() {
         }
     });
 }
+
+#[test]
+fn extreme_pages_are_answered_on_every_backend() {
+    rt().block_on(async {
+        for (name, store, _dir) in all_backends().await {
+            for (i, u) in ["u1", "u2", "u3"].into_iter().enumerate() {
+                store
+                    .create("acme", "User", u, user(u), &at(i as u32))
+                    .await
+                    .unwrap();
+            }
+            for filter in [None, Some("userName pr")] {
+                let base = || match filter {
+                    Some(f) => Query::filter(f).unwrap(),
+                    None => Query::all(),
+                };
+                for (start, count) in [
+                    (usize::MAX, usize::MAX),
+                    (1, usize::MAX),
+                    (usize::MAX, 1),
+                    (3, 0),
+                ] {
+                    let page = store
+                        .search("acme", "User", &base().page(start, count))
+                        .await
+                        .unwrap();
+                    assert_eq!(page.total, 3, "{name} {filter:?} {start} {count}");
+                    let expected = if start == 1 { 3 } else { 0 };
+                    assert_eq!(
+                        page.resources.len(),
+                        expected,
+                        "{name} {filter:?} {start} {count}"
+                    );
+                }
+                let all = store
+                    .search("acme", "User", &base().after("", usize::MAX))
+                    .await
+                    .unwrap();
+                assert_eq!(all.resources.len(), 3, "{name} {filter:?}");
+                assert_eq!(all.next_cursor, None, "{name} {filter:?}");
+                let one = store
+                    .search("acme", "User", &base().after("", 1))
+                    .await
+                    .unwrap();
+                let next = one.next_cursor.clone().expect("a next page");
+                let rest = store
+                    .search("acme", "User", &base().after(next, usize::MAX))
+                    .await
+                    .unwrap();
+                let ids: Vec<&str> = one
+                    .resources
+                    .iter()
+                    .chain(&rest.resources)
+                    .map(|r| r.id.as_str())
+                    .collect();
+                assert_eq!(ids, ["u1", "u2", "u3"], "{name} {filter:?}");
+            }
+        }
+    });
+}
