@@ -3,7 +3,7 @@
 //! SQLite, through `Scim::handle` (no sockets, no browser).
 //!
 //! `cargo bench -p scimkit-server --bench console` (add `-- --smoke` for a quick check with
-//! 2,000 users).
+//! 2,000 users, `-- --keep` to keep the database for a look with `sqlite3`).
 
 #![allow(clippy::print_stdout)]
 
@@ -140,6 +140,14 @@ async fn run(users: usize, rounds: usize) {
             "/console/t/acme/users?filter=userName+eq+%22user77%40example.com%22".to_owned(),
         ),
         (
+            "users, filter userName sw (11 %)",
+            "/console/t/acme/users?filter=userName+sw+%22user1%22".to_owned(),
+        ),
+        (
+            "users, filter title eq (none; no index)",
+            "/console/t/acme/users?filter=title+eq+%22CEO%22".to_owned(),
+        ),
+        (
             "users, filter displayName sw (all)",
             "/console/t/acme/users?filter=displayName+sw+%22User%22".to_owned(),
         ),
@@ -210,5 +218,9 @@ async fn run(users: usize, rounds: usize) {
             size as f64 / 1024.0
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::args().any(|a| a == "--keep") {
+        println!("database kept: {}", dir.join("bench.db").display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

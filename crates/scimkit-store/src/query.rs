@@ -165,6 +165,10 @@ pub(crate) enum Dialect {
 pub(crate) struct Prefilter {
     pub(crate) sql: String,
     pub(crate) args: Vec<String>,
+    /// Whether the condition selects exactly the matches of the whole filter, so that the
+    /// rows need not be read to be evaluated: every part was translated, on string
+    /// attributes whose column holds their values as the evaluator compares them.
+    pub(crate) exact: bool,
 }
 
 /// An indexed column: its SQL name and whether it holds the lowercased value.
@@ -210,13 +214,15 @@ impl Prefilter {
     /// of it narrows the search.
     pub(crate) fn of(filter: &Filter, dialect: Dialect, bound: &Bound<'_>) -> Option<Self> {
         let mut args = Vec::new();
-        let sql = Translator {
+        let mut translator = Translator {
             dialect,
             bound,
             args: &mut args,
-        }
-        .translate(filter)?;
-        Some(Self { sql, args })
+            exact: true,
+        };
+        let sql = translator.translate(filter)?;
+        let exact = translator.exact;
+        Some(Self { sql, args, exact })
     }
 }
 
@@ -226,6 +232,8 @@ struct Translator<'a, 'b> {
     dialect: Dialect,
     bound: &'a Bound<'a>,
     args: &'b mut Vec<String>,
+    /// Cleared by any part translated to a superset, or left out.
+    exact: bool,
 }
 
 impl Translator<'_, '_> {
@@ -261,6 +269,13 @@ impl Translator<'_, '_> {
         }
     }
 
+    /// Whether the column of `path` holds its values as the evaluator compares them: a
+    /// string attribute, in a column that is lowercased only if the attribute is
+    /// case-insensitive.
+    fn column_is_exact(&self, path: &AttrPath, column: Column) -> bool {
+        self.is_string(path) && (!column.lowercased() || self.case_insensitive(path))
+    }
+
     /// A superset condition for `filter`: `and` keeps the operands it can translate, `or`
     /// needs all of them, anything else translates only if it is a comparison on an indexed
     /// column. `not` is left to the evaluator (the complement of a superset is not one).
@@ -269,6 +284,9 @@ impl Translator<'_, '_> {
             Filter::And(operands) => {
                 let parts: Vec<String> =
                     operands.iter().filter_map(|f| self.translate(f)).collect();
+                if parts.len() < operands.len() {
+                    self.exact = false;
+                }
                 (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
             }
             Filter::Or(operands) => {
@@ -285,11 +303,14 @@ impl Translator<'_, '_> {
             }
             Filter::Attr(AttrExpr::Compare(path, op, CompValue::Str(v))) => {
                 if is_last_modified(path) {
+                    // Widened by the slack: a superset.
+                    self.exact = false;
                     return self.time(*op, v.as_str());
                 }
                 let column = column(path)?;
                 let ordering_ok = self.case_insensitive(path);
-                self.compare(column, *op, v.as_str(), ordering_ok)
+                let exact = self.column_is_exact(path, column);
+                self.compare(column, *op, v.as_str(), ordering_ok, exact)
             }
             Filter::Attr(AttrExpr::Present(path)) => {
                 // `pr` holds for a value that is not null, not "" and not []; the columns
@@ -303,6 +324,8 @@ impl Translator<'_, '_> {
                     // `emails pr` also holds for an entry without a `value`.
                     return None;
                 }
+                // A column may hold values `pr` does not count (an empty string).
+                self.exact = false;
                 Some(self.in_table(column, format!("{} IS NOT NULL", column.name())))
             }
             Filter::ValuePath(vp)
@@ -312,22 +335,33 @@ impl Translator<'_, '_> {
                 let mut value_path = vp.attr.clone();
                 value_path.sub_attr = Some("value".into());
                 let ordering_ok = self.case_insensitive(&value_path);
-                let mut inner = |f: &Filter| match f {
+                let exact = self.column_is_exact(&value_path, Column::Email);
+                let inner = |this: &mut Self, f: &Filter| match f {
                     Filter::Attr(AttrExpr::Compare(p, op, CompValue::Str(v)))
                         if p.urn.is_none()
                             && p.sub_attr.is_none()
                             && p.name.eq_ignore_ascii_case("value") =>
                     {
-                        self.compare(Column::Email, *op, v.as_str(), ordering_ok)
+                        this.compare(Column::Email, *op, v.as_str(), ordering_ok, exact)
                     }
                     _ => None,
                 };
                 match vp.filter.as_ref() {
                     Filter::And(operands) => {
-                        let parts: Vec<String> = operands.iter().filter_map(&mut inner).collect();
+                        // Each operand may hold for another email of the resource: the
+                        // conjunction of their conditions is a superset.
+                        self.exact = false;
+                        let parts: Vec<String> =
+                            operands.iter().filter_map(|f| inner(self, f)).collect();
                         (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
                     }
-                    other => inner(other),
+                    other => {
+                        let translated = inner(self, other);
+                        if translated.is_none() {
+                            self.exact = false;
+                        }
+                        translated
+                    }
                 }
             }
             _ => None,
@@ -338,12 +372,17 @@ impl Translator<'_, '_> {
     /// on the stored (lowercased where the attribute is case-insensitive) values. Ordering
     /// operators need `ordering_ok` on a lowercased column: lowercasing keeps `eq`, `sw`, `ew`
     /// and `co` matches, but not the order of case-exact values.
+    ///
+    /// `exact_column` says whether the column holds the attribute's values as the evaluator
+    /// compares them ([`Translator::column_is_exact`]); the condition is then exact unless
+    /// the operator's SQL is wider.
     fn compare(
         &mut self,
         column: Column,
         op: CompareOp,
         value: &str,
         ordering_ok: bool,
+        exact_column: bool,
     ) -> Option<String> {
         let value = if column.lowercased() {
             value.to_lowercase()
@@ -357,6 +396,10 @@ impl Translator<'_, '_> {
             Dialect::Sqlite => col.to_owned(),
             Dialect::Postgres => format!("({col} COLLATE \"C\")"),
         };
+        // SQLite's LIKE ignores ASCII case: exact only on a lowercased column (the pattern is
+        // lowercased too).
+        let like_exact = self.dialect == Dialect::Postgres || column.lowercased();
+        let mut exact = exact_column;
         let cond = match op {
             CompareOp::Eq => format!("{col} = {}", self.arg(value)),
             CompareOp::Sw => match self.dialect {
@@ -367,15 +410,20 @@ impl Translator<'_, '_> {
                         let (a, b) = (self.arg(value), self.arg(end));
                         format!("({col} >= {a} AND {col} < {b})")
                     }
-                    None => format!("{col} >= {}", self.arg(value)),
+                    None => {
+                        exact = false;
+                        format!("{col} >= {}", self.arg(value))
+                    }
                 },
                 Dialect::Postgres => format!("starts_with({col}, {})", self.arg(value)),
             },
             CompareOp::Ew => {
+                exact &= like_exact;
                 let p = self.arg(format!("%{}", escape_like(&value)));
                 format!("{col} LIKE {p} ESCAPE '\\'")
             }
             CompareOp::Co => {
+                exact &= like_exact;
                 let p = self.arg(format!("%{}%", escape_like(&value)));
                 format!("{col} LIKE {p} ESCAPE '\\'")
             }
@@ -386,6 +434,7 @@ impl Translator<'_, '_> {
             }
             _ => return None,
         };
+        self.exact &= exact;
         Some(self.in_table(column, cond))
     }
 
@@ -612,6 +661,17 @@ impl InOrder {
     }
 }
 
+/// The query whose page a search selects when the backend's condition answers `query`'s
+/// filter exactly: the same without the filter, so that rows need no evaluation. The filter
+/// is checked against the schema first, as on every path.
+pub(crate) fn answered_exactly(query: &Query, bound: &Bound<'_>) -> Result<Query, StoreError> {
+    Selection::new(query, bound)?;
+    Ok(Query {
+        filter: None,
+        ..query.clone()
+    })
+}
+
 /// A search in progress: candidates are offered one at a time, and only those that can still
 /// be on the requested page are kept, so a scan holds O(page) resources, not O(matches)
 /// (backends stream their rows into it).
@@ -680,9 +740,11 @@ impl<'a> Selection<'a> {
     /// Evaluates the filter on `c` and keeps it if it can be on the page.
     pub(crate) fn offer(&mut self, mut c: Stored) -> Result<(), StoreError> {
         // The filter and the sort key may read `id` and `meta`, which the stored body does
-        // not hold: add them for the moment (no copy of the body), then take them out.
-        let added_id = !c.body.contains_key("id");
-        let added_meta = !c.body.contains_key("meta");
+        // not hold: add them for the moment (no copy of the body), then take them out. The
+        // default order reads neither.
+        let reads_body = self.query.filter.is_some() || self.sorter.is_some();
+        let added_id = reads_body && !c.body.contains_key("id");
+        let added_meta = reads_body && !c.body.contains_key("meta");
         if added_id {
             c.body
                 .insert("id".into(), serde_json::Value::String(c.id.clone()));
@@ -871,6 +933,54 @@ mod tests {
         let registry = Registry::new();
         let bound = registry.bind("User").unwrap();
         Prefilter::of(&f, dialect, &bound).map(|p| (p.sql, p.args))
+    }
+
+    /// Whether the prefilter of `filter` on Users is exact (`None`: no prefilter).
+    fn exact(filter: &str, dialect: Dialect) -> Option<bool> {
+        let f = scimkit_filter::parse(filter).unwrap();
+        let registry = Registry::new();
+        let bound = registry.bind("User").unwrap();
+        Prefilter::of(&f, dialect, &bound).map(|p| p.exact)
+    }
+
+    #[test]
+    fn prefilters_say_when_they_are_exact() {
+        use Dialect::{Postgres, Sqlite};
+        for dialect in [Sqlite, Postgres] {
+            for f in [
+                r#"userName eq "BJensen""#,
+                r#"userName sw "b" or displayName co "jen""#,
+                r#"displayName ew "sen" and externalId eq "E-1""#,
+                r#"emails.value eq "b@example.com""#,
+                r#"emails[value sw "B"]"#,
+                r#"id gt "a" and id lt "b""#,
+            ] {
+                assert_eq!(exact(f, dialect), Some(true), "{f} ({dialect:?})");
+            }
+            for f in [
+                // An operand left to the evaluator.
+                r#"userName eq "b" and title eq "Boss""#,
+                // Widened by the slack.
+                r#"meta.lastModified gt "2026-01-01T00:00:00Z""#,
+                // `pr` counts no empty string; the column may hold one.
+                "userName pr",
+                // Each operand may hold for another email.
+                r#"emails[type eq "work" and value eq "b@example.com"]"#,
+                r#"emails[value sw "b" and value ew "com"]"#,
+                // `emails` itself is complex, not the string its column holds.
+                r#"emails eq "b@example.com""#,
+            ] {
+                assert_eq!(exact(f, dialect), Some(false), "{f} ({dialect:?})");
+            }
+        }
+        // SQLite's LIKE ignores ASCII case: exact on lowercased columns only.
+        assert_eq!(exact(r#"externalId co "E-""#, Sqlite), Some(false));
+        assert_eq!(exact(r#"externalId co "E-""#, Postgres), Some(true));
+        assert_eq!(exact(r#"id ew "7""#, Sqlite), Some(false));
+        assert_eq!(exact(r#"userName co "JEN""#, Sqlite), Some(true));
+        assert_eq!(exact("userName sw \"\u{10FFFF}\"", Sqlite), Some(false));
+        assert_eq!(exact("userName sw \"\u{10FFFF}\"", Postgres), Some(true));
+        assert_eq!(exact("not (userName eq \"b\")", Sqlite), None);
     }
 
     #[test]

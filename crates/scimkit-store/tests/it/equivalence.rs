@@ -667,6 +667,12 @@ fn user_pushdown() -> BoxedStrategy<String> {
         (3, eq_leaf("displayName", DISPLAY_NAMES)),
         (2, eq_leaf("emails.value", EMAILS)),
         (1, eq_leaf("emails", EMAILS)),
+        // Every operator on the indexed columns: these conditions may answer the filter
+        // exactly, without evaluating the rows.
+        (2, text_leaf("userName", NAMES)),
+        (2, text_leaf("externalId", EXTERNAL_IDS)),
+        (2, text_leaf("displayName", DISPLAY_NAMES)),
+        (2, text_leaf("emails.value", EMAILS)),
         (
             2,
             cased(EMAILS)
@@ -698,6 +704,8 @@ fn group_pushdown() -> BoxedStrategy<String> {
         // Not an attribute of Group: SQLite still looks it up (no rows), memory scans.
         (1, eq_leaf("userName", NAMES)),
         (1, eq_leaf("emails.value", EMAILS)),
+        (2, text_leaf("displayName", DISPLAY_NAMES)),
+        (2, text_leaf("externalId", EXTERNAL_IDS)),
     ])
 }
 
