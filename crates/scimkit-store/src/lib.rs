@@ -10,7 +10,9 @@
 //! transaction, an event to a per-tenant outbox and an audit record. `userName` and the
 //! `uniqueness: server` attributes of custom schemas are unique in the database itself. Searches
 //! translate the indexed parts of a filter to SQL, evaluate the whole filter on the rows that
-//! returns, and stream them through a page-sized selection. Soft delete, per tenant, keeps a
+//! returns, and stream them through a page-sized selection. When the SQL answers the filter
+//! exactly, or there is none, and the order is the default one, only the page's bodies are
+//! read. Soft delete, per tenant, keeps a
 //! tombstone of each deleted resource until purged. See `docs/store.md` for what each backend
 //! guarantees and how it is tested.
 //!
