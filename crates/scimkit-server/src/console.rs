@@ -92,6 +92,9 @@ pub(crate) struct Visit {
     pub(crate) query: HashMap<String, String>,
     /// The form fields of a POST.
     pub(crate) form: HashMap<String, String>,
+    /// Where clients reach the server (`public_url`, or the request's host), for the URLs a
+    /// page shows.
+    pub(crate) origin: String,
 }
 
 impl Visit {
@@ -153,6 +156,7 @@ pub(crate) async fn serve(scim: &Scim, req: Request<Bytes>) -> Response<Bytes> {
         segments,
         query,
         form,
+        origin: scim.origin(&parts.headers),
     };
     let secure = scim
         .config()

@@ -815,7 +815,7 @@ impl Scim {
     }
 
     /// The origin clients reach the server at.
-    fn origin(&self, headers: &HeaderMap) -> String {
+    pub(crate) fn origin(&self, headers: &HeaderMap) -> String {
         if let Some(url) = &self.inner.config.public_url {
             return url.clone();
         }

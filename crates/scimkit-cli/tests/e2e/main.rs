@@ -447,8 +447,8 @@ async fn an_operator_sets_up_a_tenant_and_follows_its_provisioning_in_the_consol
     assert_eq!(b.text("#tenant-name").await, TENANT);
     assert_eq!(
         b.text("#base-url").await,
-        format!("/scim/v2/{TENANT}"),
-        "the SCIM base URL the IdP is given"
+        format!("http://{}/scim/v2/{TENANT}", server.addr),
+        "the SCIM base URL the IdP is given: where the browser reached the server"
     );
 
     // A SCIM token for the IdP, shown once.

@@ -54,7 +54,7 @@ async fn tenant_route(
     rest: &[&str],
 ) -> Result<Answer> {
     match (method, rest) {
-        (&Method::GET, []) => overview(scim, session, tenant, None).await,
+        (&Method::GET, []) => overview(scim, session, visit, tenant, None).await,
         (&Method::POST, ["settings"]) => settings(scim, tenant, visit).await,
         (&Method::POST, ["role-rules"]) => role_rules(scim, tenant, visit).await,
         (&Method::POST, ["tokens"]) => create_token(scim, session, tenant, visit).await,
@@ -158,6 +158,7 @@ async fn create_tenant(scim: &Scim, session: &Session, visit: &Visit) -> Result<
 async fn overview(
     scim: &Scim,
     session: &Session,
+    visit: &Visit,
     tenant: &str,
     issued: Option<(&str, &str)>,
 ) -> Result<Answer> {
@@ -179,19 +180,15 @@ async fn overview(
             body,
             "<div class=\"notice\" role=\"status\"><p>New {} token, shown this once (only its hash is kept):</p>\
              <pre id=\"new-token\">{}</pre></div>",
-            esc(scope),
+            esc(if scope == "scim" { "SCIM" } else { scope }),
             esc(token)
         );
     }
 
     let _ = write!(
         body,
-        "<p>SCIM base URL: <code id=\"base-url\">{}</code></p>",
-        esc(&format!(
-            "{}/{}",
-            scim.config().base_path.trim_end_matches('/'),
-            tenant
-        ))
+        "<p>SCIM base URL (the tenant URL an IdP asks for): <code id=\"base-url\">{}</code></p>",
+        esc(&scim.base_url(&visit.origin, tenant))
     );
 
     // Settings.
@@ -371,7 +368,7 @@ async fn create_token(
         }
     }
     .map_err(|e| scim_error(&e))?;
-    overview(scim, session, tenant, Some((&issued.token, scope))).await
+    overview(scim, session, visit, tenant, Some((&issued.token, scope))).await
 }
 
 async fn revoke(scim: &Scim, tenant: &str, id: &str) -> Result<Answer> {

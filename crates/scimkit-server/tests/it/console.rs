@@ -383,6 +383,21 @@ async fn tokens_are_created_shown_once_listed_and_revoked() {
 }
 
 #[tokio::test]
+async fn the_overview_gives_the_absolute_scim_base_url() {
+    let server = Server::new().await;
+    let browser = operator(&server).await;
+    let page = browser.get("/console/t/acme").await;
+    page.expect(200);
+    // The harness's requests say `Host: localhost`.
+    assert!(
+        page.html
+            .contains("<code id=\"base-url\">http://localhost/scim/v2/acme</code>"),
+        "{}",
+        page.html
+    );
+}
+
+#[tokio::test]
 async fn settings_and_role_rules_are_saved() {
     let server = Server::new().await;
     let browser = operator(&server).await;
