@@ -475,6 +475,9 @@ pub struct RequestQuery {
     pub errors_only: bool,
     /// Only requests about this resource type (compared exactly).
     pub resource_type: Option<String>,
+    /// Only requests about the resource with this id (compared exactly): its creation,
+    /// reads, changes and deletion.
+    pub resource_id: Option<String>,
     /// Only requests that arrived at or after this time (RFC 3339 UTC, as [`Ctx::now`]).
     /// Times compare as text, bytewise, which orders them correctly as long as they are all
     /// written the same way (UTC, `Z`, the same number of fractional digits).
@@ -502,6 +505,12 @@ impl RequestQuery {
     /// The same, only requests about resources of type `resource_type`.
     pub fn with_resource_type(mut self, resource_type: impl Into<String>) -> Self {
         self.resource_type = Some(resource_type.into());
+        self
+    }
+
+    /// The same, only requests about the resource `id`.
+    pub fn with_resource_id(mut self, id: impl Into<String>) -> Self {
+        self.resource_id = Some(id.into());
         self
     }
 
@@ -538,6 +547,10 @@ impl RequestQuery {
                 .as_ref()
                 .is_none_or(|rt| record.resource_type.as_ref() == Some(rt))
             && self
+                .resource_id
+                .as_ref()
+                .is_none_or(|id| record.resource_id.as_ref() == Some(id))
+            && self
                 .since
                 .as_ref()
                 .is_none_or(|since| record.at.as_str() >= since.as_str())
@@ -569,6 +582,9 @@ impl RequestQuery {
         if let Some(rt) = &self.resource_type {
             push("resource_type =", SqlArg::Text(rt.clone()));
         }
+        if let Some(id) = &self.resource_id {
+            push("resource_id =", SqlArg::Text(id.clone()));
+        }
         if let Some(since) = &self.since {
             push("at >=", SqlArg::Text(since.clone()));
         }
@@ -591,6 +607,7 @@ impl Default for RequestQuery {
         Self {
             errors_only: false,
             resource_type: None,
+            resource_id: None,
             since: None,
             until: None,
             before: None,

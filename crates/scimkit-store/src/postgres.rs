@@ -118,6 +118,8 @@ const MIGRATIONS: &[&str] = &[
     // compare them), so that a page of an unfiltered list is read from the index instead of
     // a scan of every body.
     r#"CREATE INDEX resources_in_order ON resources (tenant, type, created COLLATE "C", id COLLATE "C");"#,
+    // 11: the provisioning log of one resource (its creation, reads, changes and deletion).
+    "CREATE INDEX requests_by_resource ON requests (tenant, resource_id, seq);",
 ];
 
 /// Resources in a PostgreSQL database, through a connection pool.

@@ -120,6 +120,8 @@ const MIGRATIONS: &[&str] = &[
     // 13: the default order of a list (creation, then id), so that a page of an unfiltered
     // list and its total are read from the index instead of a scan of every body.
     "CREATE INDEX resources_in_order ON resources (tenant, type, created, id);",
+    // 14: the provisioning log of one resource (its creation, reads, changes and deletion).
+    "CREATE INDEX requests_by_resource ON requests (tenant, resource_id, seq);",
 ];
 
 /// Resources in a SQLite database file.

@@ -44,6 +44,10 @@ pub(crate) async fn requests(scim: &Scim, tenant: &str, visit: &Visit) -> Result
     if let Some(rt) = resource {
         query = query.with_resource_type(rt);
     }
+    let resource_id = visit.param("id").map(str::trim).filter(|id| !id.is_empty());
+    if let Some(id) = resource_id {
+        query = query.with_resource_id(id);
+    }
     let mut problems = Vec::new();
     for (name, label) in [("since", "From"), ("until", "Until")] {
         if let Some(text) = visit.param(name) {
@@ -77,10 +81,12 @@ pub(crate) async fn requests(scim: &Scim, tenant: &str, visit: &Visit) -> Result
         "<form method=\"get\" action=\"{base}\" role=\"search\" class=\"filters\">\
          <label><input type=\"checkbox\" id=\"errors\" name=\"errors\" value=\"1\"{}> Errors only</label> \
          <label for=\"resource\">Resource</label> <select id=\"resource\" name=\"resource\">{resources}</select> \
+         <label for=\"resource-id\">id</label> <input type=\"text\" id=\"resource-id\" name=\"id\" value=\"{}\" size=\"20\"> \
          <label for=\"since\">From</label> <input type=\"datetime-local\" id=\"since\" name=\"since\" value=\"{}\"> \
          <label for=\"until\">Until</label> <input type=\"datetime-local\" id=\"until\" name=\"until\" value=\"{}\"> \
          <button type=\"submit\" id=\"filter-log\">Show</button></form>",
         if errors { " checked" } else { "" },
+        esc(resource_id.unwrap_or("")),
         esc(visit.param("since").unwrap_or("")),
         esc(visit.param("until").unwrap_or("")),
     );
@@ -135,7 +141,7 @@ pub(crate) async fn requests(scim: &Scim, tenant: &str, visit: &Visit) -> Result
         && let Some(last) = found.last()
     {
         let mut keep = String::new();
-        for name in ["errors", "resource", "since", "until"] {
+        for name in ["errors", "resource", "id", "since", "until"] {
             if let Some(v) = visit.param(name) {
                 let _ = write!(keep, "{name}={}&amp;", query_value(v));
             }

@@ -563,6 +563,7 @@ async fn user(scim: &Scim, tenant: &str, id: &str) -> Result<Answer> {
             "<strong class=\"status-bad\">inactive</strong>"
         }
     );
+    body.push_str(&log_link(tenant, &stored.id, "this user"));
     body.push_str("<h2>Groups</h2>");
     match stored.body.get("groups").and_then(Value::as_array) {
         Some(groups) if !groups.is_empty() => {
@@ -638,6 +639,7 @@ async fn group(scim: &Scim, tenant: &str, id: &str, visit: &Visit) -> Result<Ans
         esc(text(&stored, "externalId")),
         total
     );
+    body.push_str(&log_link(tenant, &stored.id, "this group"));
     body.push_str("<h2>Members</h2><table id=\"members\"><thead><tr><th scope=\"col\">Member</th><th scope=\"col\">Type</th><th scope=\"col\">id</th></tr></thead><tbody>");
     for member in &ids {
         let (kind, name) = member_name(store.as_ref(), tenant, member).await?;
@@ -660,6 +662,15 @@ async fn group(scim: &Scim, tenant: &str, id: &str, visit: &Visit) -> Result<Ans
     ));
     let title = format!("Group {}", text(&stored, "displayName"));
     page(title, Some(tenant), body)
+}
+
+/// A link to the provisioning log of one resource.
+fn log_link(tenant: &str, id: &str, what: &str) -> String {
+    format!(
+        "<p><a id=\"resource-log\" href=\"{}/log?id={}\">Requests about {what}</a> in the provisioning log</p>",
+        tenant_url(tenant),
+        query_value(id)
+    )
 }
 
 /// Whether a member is a User or a Group, and its name.

@@ -1148,3 +1148,65 @@ async fn hostile_query_parameters_get_a_page_or_a_clear_refusal() {
         assert!(!page.html.contains("<b>"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_resource_page_links_to_its_own_requests() {
+    let server = Server::new().await;
+    let ann = server.create_user("ann").await;
+    let bob = server.create_user("bob").await;
+    server
+        .patch(
+            &format!("/Users/{}", id(&ann)),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        )
+        .await
+        .expect(200);
+    server
+        .get(&format!("/Users/{}", id(&bob)))
+        .await
+        .expect(200);
+    let staff = server.create_group("Staff", &[&id(&bob)]).await;
+    let browser = operator(&server).await;
+
+    let user = browser
+        .get(&format!("/console/t/acme/users/{}", id(&ann)))
+        .await;
+    let link = format!("/console/t/acme/log?id={}", id(&ann));
+    assert!(
+        user.html
+            .contains(&format!("id=\"resource-log\" href=\"{link}\"")),
+        "{}",
+        user.html
+    );
+    let log = browser.get(&link).await;
+    log.expect(200);
+    let rows: Vec<&str> = log.html.split("<tr><td>").skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        2,
+        "ann's creation and change only: {}",
+        log.html
+    );
+    assert!(
+        rows[0].contains("PATCH") && rows[1].contains("POST"),
+        "{rows:?}"
+    );
+    assert!(
+        log.html
+            .contains(&format!("name=\"id\" value=\"{}\"", id(&ann))),
+        "the form shows the id"
+    );
+
+    let group = browser
+        .get(&format!("/console/t/acme/groups/{}", id(&staff)))
+        .await;
+    assert!(group.html.contains("id=\"resource-log\""));
+    let log = browser
+        .get(&format!("/console/t/acme/log?id={}", id(&staff)))
+        .await;
+    assert_eq!(log.html.split("<tr><td>").count() - 1, 1, "{}", log.html);
+    // Another id, or none of this tenant's, finds nothing.
+    let none = browser.get("/console/t/acme/log?id=nobody").await;
+    assert!(none.html.contains("id=\"no-requests\""));
+}

@@ -1914,6 +1914,22 @@ fn request_log_filters_by_status_type_and_time() {
                 [5],
                 "{name}"
             );
+            // One resource's requests.
+            assert_eq!(
+                found(all.clone().with_resource_id("u1")).await,
+                [2, 1],
+                "{name}"
+            );
+            assert_eq!(
+                found(all.clone().with_resource_id("u9").errors_only()).await,
+                [5],
+                "{name}"
+            );
+            assert_eq!(
+                found(all.clone().with_resource_id("U1")).await,
+                Vec::<u64>::new(),
+                "{name}: ids compare exactly"
+            );
             // `since` is inclusive, `until` exclusive.
             assert_eq!(
                 found(all.clone().with_since("2026-11-28T12:00:04Z")).await,
