@@ -3,11 +3,13 @@
 //! SQLite, through `Scim::handle` (no sockets, no browser).
 //!
 //! `cargo bench -p scimkit-server --bench console` (add `-- --smoke` for a quick check with
-//! 2,000 users, `-- --keep` to keep the database for a look with `sqlite3`).
+//! 2,000 users, `-- --keep` to keep the database for a look with `sqlite3`, and
+//! `-- --postgres URL` to measure on a fresh schema of that PostgreSQL database instead).
 
 #![allow(clippy::print_stdout)]
 
 #[path = "support/core.rs"]
+#[allow(dead_code, reason = "each bench uses part of what the benches share")]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -16,13 +18,19 @@ use bytes::Bytes;
 use scimkit_server::Scim;
 
 fn main() {
-    let smoke = std::env::args().any(|a| a == "--smoke");
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let keep = args.iter().any(|a| a == "--keep");
+    let postgres = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .map(|i| args.get(i + 1).expect("--postgres needs a URL").clone());
     let (users, rounds) = if smoke { (2_000, 20) } else { (100_000, 200) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(users, rounds));
+    rt.block_on(run(users, rounds, postgres.as_deref(), keep));
 }
 
 /// Sends a SCIM request and returns the status and body.
@@ -46,8 +54,8 @@ async fn scim_call(
     (status, body)
 }
 
-async fn run(users: usize, rounds: usize) {
-    let (scim, store, token, dir) = common::sqlite_core("scimkit-console-bench").await;
+async fn run(users: usize, rounds: usize, postgres: Option<&str>, keep: bool) {
+    let (scim, store, token, data) = common::core("scimkit-console-bench", postgres).await;
     scim.ensure_tenant("default").await.expect("default");
 
     let load_started = Instant::now();
@@ -179,7 +187,12 @@ async fn run(users: usize, rounds: usize) {
     ];
 
     println!(
-        "scimkit-server console bench: SQLite, {users} users in one group, {} log entries kept; loaded in {:.1} s",
+        "scimkit-server console bench: {}, {users} users in one group, {} log entries kept; loaded in {:.1} s",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         store
             .requests(
                 "acme",
@@ -218,9 +231,9 @@ async fn run(users: usize, rounds: usize) {
             size as f64 / 1024.0
         );
     }
-    if std::env::args().any(|a| a == "--keep") {
-        println!("database kept: {}", dir.join("bench.db").display());
+    if keep {
+        println!("data kept: {}", data.describe());
     } else {
-        let _ = std::fs::remove_dir_all(&dir);
+        data.remove().await;
     }
 }

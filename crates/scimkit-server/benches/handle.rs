@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 #[path = "support/core.rs"]
+#[allow(dead_code, reason = "each bench uses part of what the benches share")]
 mod common;
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ fn main() {
 }
 
 async fn run(users: usize, rounds: usize) {
-    let (scim, store, token, dir) = common::sqlite_core("scimkit-handle-bench").await;
+    let (scim, store, token, data) = common::core("scimkit-handle-bench", None).await;
     let mut ids = Vec::with_capacity(users);
     for i in 0..users {
         let body = format!(
@@ -162,7 +163,7 @@ async fn run(users: usize, rounds: usize) {
     ] {
         println!("{name:<48} {p50:>10.1} {p99:>10.1}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    data.remove().await;
 }
 
 async fn measure<F, Fut>(rounds: usize, mut f: F) -> (f64, f64)

@@ -1,21 +1,80 @@
-//! What the benches share: a protocol core on a fresh SQLite file, with tenant `acme` and a
-//! SCIM token for it.
+//! What the benches share: a protocol core on a fresh SQLite file or PostgreSQL schema, with
+//! tenant `acme` and a SCIM token for it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use scimkit_schema::Registry;
 use scimkit_server::{Config, Scim};
-use scimkit_store::{SqliteStore, Store};
+use scimkit_store::{PgStore, SqliteStore, Store};
 
-/// A core on `{temp}/{name}-{pid}/bench.db` (no rate limit), the store under it, the SCIM
-/// token of tenant `acme`, and the directory to remove afterwards.
-pub(crate) async fn sqlite_core(name: &str) -> (Scim, Arc<dyn Store>, String, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// Where a bench's data lives, removed by [`Data::remove`].
+pub(crate) enum Data {
+    /// `{temp}/{name}-{pid}/bench.db`.
+    Sqlite(PathBuf),
+    /// A schema of the database at the URL.
+    Postgres { url: String, schema: String },
+}
+
+impl Data {
+    /// What to tell someone who wants to look at the data.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => dir.join("bench.db").display().to_string(),
+            Self::Postgres { schema, .. } => format!("PostgreSQL schema {schema}"),
+        }
+    }
+
+    pub(crate) async fn remove(self) {
+        match self {
+            Self::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::Postgres { url, schema } => {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("postgres connects");
+                let task = tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .await
+                    .expect("the bench schema is dropped");
+                drop(client);
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+/// A core (no rate limit) on a fresh SQLite file, or on a fresh schema of the PostgreSQL
+/// database at `postgres`; the store under it, the SCIM token of tenant `acme`, and where the
+/// data is.
+pub(crate) async fn core(
+    name: &str,
+    postgres: Option<&str>,
+) -> (Scim, Arc<dyn Store>, String, Data) {
     let registry = Registry::new();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(dir.join("bench.db"), registry.clone()).expect("sqlite"));
+    let (store, data): (Arc<dyn Store>, Data) = match postgres {
+        Some(url) => {
+            let schema = format!("{}_{}", name.replace('-', "_"), std::process::id());
+            let store = PgStore::connect(url, Some(&schema), registry.clone())
+                .await
+                .expect("postgres");
+            (
+                Arc::new(store),
+                Data::Postgres {
+                    url: url.to_owned(),
+                    schema,
+                },
+            )
+        }
+        None => {
+            let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let store = SqliteStore::open(dir.join("bench.db"), registry.clone()).expect("sqlite");
+            (Arc::new(store), Data::Sqlite(dir))
+        }
+    };
     let mut config = Config::default();
     config.rate_limit = None;
     let scim = Scim::new(Arc::clone(&store), registry, config);
@@ -25,5 +84,5 @@ pub(crate) async fn sqlite_core(name: &str) -> (Scim, Arc<dyn Store>, String, Pa
         .await
         .expect("token")
         .token;
-    (scim, store, token, dir)
+    (scim, store, token, data)
 }

@@ -1,10 +1,12 @@
 //! The console's pages: tenants and their settings and tokens, and the directory (users,
 //! groups, memberships, effective roles).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use http::{Method, StatusCode};
-use scimkit_schema::ScimError;
+use scimkit_filter::{AttrExpr, CompValue, CompareOp, Filter};
+use scimkit_schema::{AttrPath, ScimError};
 use scimkit_store::{Query, Store, StoreError, Stored};
 use serde_json::Value;
 
@@ -641,15 +643,18 @@ async fn group(scim: &Scim, tenant: &str, id: &str, visit: &Visit) -> Result<Ans
     );
     body.push_str(&log_link(tenant, &stored.id, "this group"));
     body.push_str("<h2>Members</h2><table id=\"members\"><thead><tr><th scope=\"col\">Member</th><th scope=\"col\">Type</th><th scope=\"col\">id</th></tr></thead><tbody>");
+    let names = member_names(store.as_ref(), tenant, &ids).await?;
     for member in &ids {
-        let (kind, name) = member_name(store.as_ref(), tenant, member).await?;
+        let (kind, name) = names
+            .get(member)
+            .map_or(("User", member.as_str()), |(k, n)| (*k, n.as_str()));
         let _ = write!(
             body,
             "<tr><td><a href=\"{}/{}/{}\">{}</a></td><td>{kind}</td><td><code>{}</code></td></tr>",
             tenant_url(tenant),
             endpoint(kind),
             seg(member),
-            esc(&name),
+            esc(name),
             esc(member)
         );
     }
@@ -673,21 +678,42 @@ fn log_link(tenant: &str, id: &str, what: &str) -> String {
     )
 }
 
-/// Whether a member is a User or a Group, and its name.
-async fn member_name(store: &dyn Store, tenant: &str, id: &str) -> Result<(&'static str, String)> {
-    if let Some(u) = store
-        .load(tenant, "User", id)
-        .await
-        .map_err(|e| store_error(&e))?
-    {
-        return Ok(("User", text(&u, "userName").to_owned()));
+/// Whether each member is a User or a Group, and its name: one search per resource type for
+/// the whole page (an `or` of `id eq`, which the store answers from its key), not a read per
+/// member. A member found as neither is left out.
+async fn member_names(
+    store: &dyn Store,
+    tenant: &str,
+    ids: &[String],
+) -> Result<HashMap<String, (&'static str, String)>> {
+    let mut names = HashMap::new();
+    for (rt, name) in [("User", "userName"), ("Group", "displayName")] {
+        let mut missing: Vec<Filter> = ids
+            .iter()
+            .filter(|id| !names.contains_key(*id))
+            .map(|id| {
+                Filter::Attr(AttrExpr::Compare(
+                    AttrPath::parse("id").expect("`id` is a path"),
+                    CompareOp::Eq,
+                    CompValue::Str(id.as_str().into()),
+                ))
+            })
+            .collect();
+        let filter = match missing.len() {
+            0 => break,
+            1 => missing.remove(0),
+            _ => Filter::Or(missing),
+        };
+        let mut query = Query::all();
+        query.filter = Some(filter);
+        let found = store
+            .search(tenant, rt, &query)
+            .await
+            .map_err(|e| store_error(&e))?;
+        for r in found.resources {
+            let text = text(&r, name).to_owned();
+            names.insert(r.id, (rt, text));
+        }
     }
-    if let Some(g) = store
-        .load(tenant, "Group", id)
-        .await
-        .map_err(|e| store_error(&e))?
-    {
-        return Ok(("Group", text(&g, "displayName").to_owned()));
-    }
-    Ok(("User", id.to_owned()))
+    Ok(names)
 }
