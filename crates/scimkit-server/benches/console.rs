@@ -108,6 +108,7 @@ async fn run(users: usize, rounds: usize, postgres: Option<&str>, keep: bool) {
         assert_eq!(status, 409);
     }
     scim.flush_request_log().await;
+    data.analyze().await;
     let load = load_started.elapsed();
 
     let console = scim
