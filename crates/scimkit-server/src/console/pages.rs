@@ -687,13 +687,14 @@ async fn member_names(
     ids: &[String],
 ) -> Result<HashMap<String, (&'static str, String)>> {
     let mut names = HashMap::new();
+    let id_path = AttrPath::parse("id").expect("`id` is a path");
     for (rt, name) in [("User", "userName"), ("Group", "displayName")] {
         let mut missing: Vec<Filter> = ids
             .iter()
             .filter(|id| !names.contains_key(*id))
             .map(|id| {
                 Filter::Attr(AttrExpr::Compare(
-                    AttrPath::parse("id").expect("`id` is a path"),
+                    id_path.clone(),
                     CompareOp::Eq,
                     CompValue::Str(id.as_str().into()),
                 ))
