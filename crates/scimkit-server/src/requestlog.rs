@@ -6,7 +6,9 @@
 //! ([`Store::log_requests`]), redacting and truncating bodies on the way. Requests that name
 //! no tenant the server has are not kept, so that requests for made-up tenant names cannot
 //! fill the log. When the store falls behind by more than [`MAX_PENDING`] requests, newer
-//! ones are counted and dropped rather than held in memory.
+//! ones are counted and dropped rather than held in memory. Of a tenant with more than
+//! [`KEEP`] requests in one batch only the newest `KEEP` are written: the older ones would be
+//! pruned at once.
 //!
 //! Bodies are kept for changes and for errors; a successful read keeps its line (method,
 //! path, status, duration) without bodies, which would repeat what the directory shows and
@@ -68,7 +70,9 @@ pub(crate) async fn collecting<F: Future>(future: F) -> (F::Output, Vec<String>)
 #[derive(Debug)]
 pub(crate) struct Noted {
     pub(crate) tenant: String,
-    pub(crate) at: String,
+    /// When it arrived; formatted (RFC 3339 with milliseconds, as stored times are) only
+    /// when the request is written, off the request path.
+    pub(crate) at: chrono::DateTime<chrono::Utc>,
     pub(crate) request_id: String,
     pub(crate) token_id: Option<String>,
     pub(crate) method: Method,
@@ -164,16 +168,7 @@ impl RequestLog {
         if batch.is_empty() {
             return;
         }
-        let mut by_tenant: Vec<(String, Vec<RequestRecord>)> = Vec::new();
-        for p in batch {
-            let tenant = p.noted.tenant.clone();
-            let record = to_record(p);
-            match by_tenant.iter_mut().find(|(t, _)| *t == tenant) {
-                Some((_, records)) => records.push(record),
-                None => by_tenant.push((tenant, vec![record])),
-            }
-        }
-        for (tenant, records) in by_tenant {
+        for (tenant, records) in records_by_tenant(batch) {
             let exists = match state.tenants.get(&tenant) {
                 Some(known) => *known,
                 None => match store.tenant(&tenant).await {
@@ -210,6 +205,27 @@ impl RequestLog {
     }
 }
 
+/// The records of `batch`, per tenant in the order the tenants first appear. Of a tenant
+/// with more than [`KEEP`] requests in the batch, only the newest `KEEP` become records: the
+/// older ones would be pruned as soon as they were written.
+fn records_by_tenant(batch: Vec<Pending>) -> Vec<(String, Vec<RequestRecord>)> {
+    let mut grouped: Vec<(String, Vec<Pending>)> = Vec::new();
+    for p in batch {
+        match grouped.iter_mut().find(|(t, _)| *t == p.noted.tenant) {
+            Some((_, pending)) => pending.push(p),
+            None => grouped.push((p.noted.tenant.clone(), vec![p])),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(tenant, mut pending)| {
+            let older = pending.len().saturating_sub(KEEP);
+            pending.drain(..older);
+            (tenant, pending.into_iter().map(to_record).collect())
+        })
+        .collect()
+}
+
 fn to_record(p: Pending) -> RequestRecord {
     let Pending {
         noted,
@@ -220,7 +236,9 @@ fn to_record(p: Pending) -> RequestRecord {
     } = p;
     let keep_bodies = noted.method != Method::GET || status >= 400;
     let mut record = RequestRecord::new(
-        noted.at,
+        noted
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         noted.request_id,
         noted.method.as_str(),
         noted.path,
@@ -310,6 +328,47 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn pending(tenant: &str, path: String) -> Pending {
+        Pending {
+            noted: Noted {
+                tenant: tenant.to_owned(),
+                at: chrono::DateTime::from_timestamp_millis(1_795_000_000_250).unwrap(),
+                request_id: "r".to_owned(),
+                token_id: None,
+                method: Method::GET,
+                path,
+                resource_type: None,
+                resource_id: None,
+                body: Bytes::new(),
+            },
+            status: 200,
+            duration_us: 1,
+            normalizers: Vec::new(),
+            response: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_each_tenants_newest_requests_only() {
+        let mut batch = Vec::new();
+        for i in 0..KEEP + 5 {
+            batch.push(pending("acme", format!("/a/{i}")));
+            if i < 3 {
+                batch.push(pending("beta", format!("/b/{i}")));
+            }
+        }
+        let grouped = records_by_tenant(batch);
+        let tenants: Vec<&str> = grouped.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(tenants, ["acme", "beta"]);
+        let acme = &grouped[0].1;
+        assert_eq!(acme.len(), KEEP);
+        assert_eq!(acme[0].path, "/a/5", "the 5 oldest would be pruned at once");
+        assert_eq!(acme[KEEP - 1].path, format!("/a/{}", KEEP + 4));
+        assert_eq!(grouped[1].1.len(), 3);
+        // The time is written as stored times are.
+        assert_eq!(acme[0].at, "2026-11-18T11:06:40.250Z");
+    }
 
     #[test]
     fn passwords_are_redacted_wherever_they_are() {

@@ -705,7 +705,7 @@ impl Scim {
             .map(auth::id_of);
         Some(crate::requestlog::Noted {
             tenant,
-            at: self.now(),
+            at: self.now_utc(),
             request_id: request_id.to_owned(),
             token_id,
             method: req.method().clone(),
