@@ -577,6 +577,21 @@ async fn an_operator_sets_up_a_tenant_and_follows_its_provisioning_in_the_consol
     );
     b.screenshot("user").await;
 
+    // From the user's page to the requests about the user: its creation only (the
+    // conflicting POST and the failed search named no existing user).
+    b.click("#resource-log").await;
+    b.wait_for_path("the user's requests", |p| {
+        p.ends_with(&format!("/log?id={id}"))
+    })
+    .await;
+    assert_eq!(
+        b.count("#requests tbody tr").await,
+        1,
+        "{}",
+        b.page_text().await
+    );
+    assert!(b.text("#requests").await.contains("POST"));
+
     // The provisioning log: the three SCIM requests, newest first; the failed ones marked.
     let log_page = format!("{overview}/log");
     b.open(&log_page).await;
