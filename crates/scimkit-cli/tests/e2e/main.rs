@@ -14,7 +14,7 @@
 //! chromium-driver`). Without them it is skipped with a message, except when `CI` is set:
 //! there it fails, as the console is never left untested in CI.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,9 @@ use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+#[path = "../support/listening.rs"]
+mod listening;
 
 /// How long a page, an element or a process may take to appear.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -136,25 +139,7 @@ impl Server {
             .expect("scimkit serve starts");
         // The log line "listening addr=…" on stderr gives the port.
         let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("addr=") {
-                    let addr: String = line[at + 5..]
-                        .chars()
-                        .take_while(|c| !c.is_whitespace())
-                        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                        .collect();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(PATIENCE)
-            .expect("scimkit serve logs the address it listens on");
+        let addr = listening::listening_addr(stderr, PATIENCE);
         Self { child, addr }
     }
 

@@ -1547,4 +1547,6 @@ fn patch_apply_strict_profile_and_errors() {
     .rejected("invalidSyntax");
 }
 
+#[path = "../support/listening.rs"]
+mod listening;
 mod serve;

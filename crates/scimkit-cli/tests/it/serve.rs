@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use super::{TempDir, data, scimkit};
+use super::{TempDir, data, listening, scimkit};
 
 /// A running `scimkit serve`, killed on drop.
 struct Server {
@@ -43,25 +43,7 @@ impl Server {
         let mut child = cmd.spawn().expect("scimkit serve starts");
         // The log line "listening addr=…" on stderr gives the port.
         let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("addr=") {
-                    let addr: String = line[at + 5..]
-                        .chars()
-                        .take_while(|c| !c.is_whitespace())
-                        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                        .collect();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("scimkit serve logs the address it listens on");
+        let addr = listening::listening_addr(stderr, std::time::Duration::from_secs(60));
         let first_line = if expect_token {
             let mut line = String::new();
             BufReader::new(child.stdout.as_mut().expect("piped"))
