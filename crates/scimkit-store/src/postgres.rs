@@ -144,6 +144,28 @@ fn pg(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 impl PgStore {
+    /// Sets one text column of the tenant's settings row (made if missing, soft delete off).
+    /// `column` is one of the row's columns, never input.
+    async fn set_text_setting(
+        &self,
+        tenant: &str,
+        column: &'static str,
+        value: Option<String>,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pg)?;
+        exec(
+            &client,
+            &format!(
+                "INSERT INTO tenant_settings (tenant, soft_delete, {column}) VALUES ($1, false, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET {column} = excluded.{column}"
+            ),
+            &[&tenant, &value],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
     /// Connects to `url` (`postgres://user@host:port/db`), with the store's tables in
     /// `schema` (created if missing; `public` when `None`), and applies pending migrations.
     pub async fn connect(
@@ -1416,44 +1438,18 @@ impl Store for PgStore {
     }
 
     async fn set_profile(&self, tenant: &str, profile: Option<&str>) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pg)?;
-        exec(
-            &client,
-            "INSERT INTO tenant_settings (tenant, soft_delete, profile) VALUES ($1, false, $2)
-                 ON CONFLICT (tenant) DO UPDATE SET profile = excluded.profile",
-            &[&tenant, &profile],
-        )
-        .await
-        .map_err(pg)?;
-        Ok(())
+        self.set_text_setting(tenant, "profile", profile.map(str::to_owned))
+            .await
     }
 
     async fn set_role_rules(&self, tenant: &str, rules: Option<&Value>) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pg)?;
-        let text = rules.map(Value::to_string);
-        exec(
-            &client,
-            "INSERT INTO tenant_settings (tenant, soft_delete, role_rules) VALUES ($1, false, $2)
-                 ON CONFLICT (tenant) DO UPDATE SET role_rules = excluded.role_rules",
-            &[&tenant, &text],
-        )
-        .await
-        .map_err(pg)?;
-        Ok(())
+        self.set_text_setting(tenant, "role_rules", rules.map(Value::to_string))
+            .await
     }
 
     async fn set_jit(&self, tenant: &str, settings: Option<&Value>) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pg)?;
-        let text = settings.map(Value::to_string);
-        exec(
-            &client,
-            "INSERT INTO tenant_settings (tenant, soft_delete, jit) VALUES ($1, false, $2)
-                 ON CONFLICT (tenant) DO UPDATE SET jit = excluded.jit",
-            &[&tenant, &text],
-        )
-        .await
-        .map_err(pg)?;
-        Ok(())
+        self.set_text_setting(tenant, "jit", settings.map(Value::to_string))
+            .await
     }
 
     async fn jit(&self, tenant: &str) -> Result<Option<Value>, StoreError> {

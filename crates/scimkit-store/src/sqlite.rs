@@ -310,6 +310,29 @@ impl SqliteStore {
     }
 
     /// Runs `f` with the connection on a blocking thread.
+    /// Sets one text column of the tenant's settings row (made if missing, soft delete off).
+    /// `column` is one of the row's columns, never input.
+    async fn set_text_setting(
+        &self,
+        tenant: &str,
+        column: &'static str,
+        value: Option<String>,
+    ) -> Result<(), StoreError> {
+        let tenant = owned(tenant);
+        self.write(move |tx| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO tenant_settings (tenant, soft_delete, {column}) VALUES (?1, 0, ?2)
+                     ON CONFLICT (tenant) DO UPDATE SET {column} = excluded.{column}"
+                ),
+                params![tenant, value],
+            )
+            .map_err(StoreError::backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -1469,45 +1492,18 @@ impl Store for SqliteStore {
     }
 
     async fn set_profile(&self, tenant: &str, profile: Option<&str>) -> Result<(), StoreError> {
-        let (tenant, profile) = (owned(tenant), profile.map(str::to_owned));
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO tenant_settings (tenant, soft_delete, profile) VALUES (?1, 0, ?2)
-                 ON CONFLICT (tenant) DO UPDATE SET profile = excluded.profile",
-                params![tenant, profile],
-            )
-            .map_err(StoreError::backend)?;
-            Ok(())
-        })
-        .await
+        self.set_text_setting(tenant, "profile", profile.map(str::to_owned))
+            .await
     }
 
     async fn set_role_rules(&self, tenant: &str, rules: Option<&Value>) -> Result<(), StoreError> {
-        let (tenant, rules) = (owned(tenant), rules.map(Value::to_string));
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO tenant_settings (tenant, soft_delete, role_rules) VALUES (?1, 0, ?2)
-                 ON CONFLICT (tenant) DO UPDATE SET role_rules = excluded.role_rules",
-                params![tenant, rules],
-            )
-            .map_err(StoreError::backend)?;
-            Ok(())
-        })
-        .await
+        self.set_text_setting(tenant, "role_rules", rules.map(Value::to_string))
+            .await
     }
 
     async fn set_jit(&self, tenant: &str, settings: Option<&Value>) -> Result<(), StoreError> {
-        let (tenant, text) = (owned(tenant), settings.map(Value::to_string));
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO tenant_settings (tenant, soft_delete, jit) VALUES (?1, 0, ?2)
-                 ON CONFLICT (tenant) DO UPDATE SET jit = excluded.jit",
-                params![tenant, text],
-            )
-            .map_err(StoreError::backend)?;
-            Ok(())
-        })
-        .await
+        self.set_text_setting(tenant, "jit", settings.map(Value::to_string))
+            .await
     }
 
     async fn jit(&self, tenant: &str) -> Result<Option<Value>, StoreError> {
